@@ -1,0 +1,77 @@
+"""Decide, once, whether the TEN stand-ins are needed, and make the package importable.
+
+The extension, its tests, the demo and the benchmarks import ``ten_runtime`` and
+``ten_ai_base`` by their real names. Inside a TEN app those are the real packages
+(installed by tman). Anywhere else ``import ten_runtime`` fails and this module puts
+``standalone/stubs`` (the stand-ins) on ``sys.path``. Nothing else ever touches that
+folder.
+
+It also makes the repository importable as ``gradium_tts_python`` whatever the
+checkout folder is called, because TEN's tooling and our tests import the package
+by its addon name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+PACKAGE_NAME = "gradium_tts_python"
+_HERE = Path(__file__).resolve().parent
+STUBS_DIR = _HERE / "stubs"
+REPO_ROOT = _HERE.parent
+
+_host: str | None = None
+
+
+def _forget(prefixes: tuple[str, ...]) -> None:
+    for name in list(sys.modules):
+        if name.split(".")[0] in prefixes:
+            del sys.modules[name]
+
+
+def ensure() -> str:
+    """Return "real" when TEN's own packages import, else "standin" (after adding them)."""
+    global _host
+    if _host is not None:
+        return _host
+    try:
+        importlib.import_module("ten_runtime")
+        importlib.import_module("ten_ai_base")
+        _host = "real"
+    except ImportError:
+        _forget(("ten_runtime", "ten_ai_base", "libten_runtime_python"))
+        if str(STUBS_DIR) not in sys.path:
+            sys.path.append(str(STUBS_DIR))
+        importlib.import_module("ten_runtime")
+        importlib.import_module("ten_ai_base")
+        _host = "standin"
+    ensure_package()
+    return _host
+
+
+def ensure_package() -> None:
+    """Make ``import gradium_tts_python`` load this repository's root package."""
+    if PACKAGE_NAME in sys.modules:
+        return
+    if importlib.util.find_spec(PACKAGE_NAME) is not None:
+        return
+    spec = importlib.util.spec_from_file_location(
+        PACKAGE_NAME,
+        REPO_ROOT / "__init__.py",
+        submodule_search_locations=[str(REPO_ROOT)],
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE_NAME] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[PACKAGE_NAME]
+        raise
+
+
+def is_standin() -> bool:
+    return ensure() == "standin"
