@@ -75,3 +75,47 @@ def ensure_package() -> None:
 
 def is_standin() -> bool:
     return ensure() == "standin"
+
+
+_LOG_CONFIG = (
+    '{"ten": {"log": {"handlers": [{"matchers": [{"level": "debug"}],'
+    ' "formatter": {"type": "plain", "colored": false},'
+    ' "emitter": {"type": "console", "config": {"stream": "stdout"}}}]}}}'
+)
+
+
+class AppRunner:
+    """The TEN app every tester graph lives in, started as TEN's own tests do.
+
+    ``with AppRunner():`` runs an ``App`` in a thread for the duration; on the real
+    runtime this is required before any ``AsyncExtensionTester.run()``.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        from ten_runtime import App, TenEnv
+
+        ready = threading.Event()
+
+        class _App(App):
+            def on_configure(self, ten_env: TenEnv) -> None:
+                ten_env.init_property_from_json(_LOG_CONFIG)
+                ten_env.on_configure_done()
+
+            def on_init(self, ten_env: TenEnv) -> None:
+                ready.set()
+                ten_env.on_init_done()
+
+        self._ready = ready
+        self._app = _App()
+        self._thread = threading.Thread(target=lambda: self._app.run(False), daemon=True)
+
+    def __enter__(self) -> AppRunner:
+        self._thread.start()
+        self._ready.wait(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._app.close()
+        self._thread.join(timeout=10)

@@ -1,0 +1,832 @@
+"""Gradium streaming TTS client: asyncio + websockets, no TEN import.
+
+One persistent WebSocket per client, opened ahead of time (``start``), carries many
+synthesis requests: each request is a Gradium session multiplexed with its own
+``client_req_id`` and ``close_ws_on_eos=false``. ``setup`` and the first text go out
+back to back, without waiting for ``ready``. A single reader task per socket routes
+``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by ``client_req_id``
+to the request's event stream.
+
+Failures are typed (``GradiumError.fatal``) from structured signals only: the HTTP
+status of a refused upgrade, the ``code`` of an ``error`` message, the close code,
+and the phase the socket was in. A request that fails before any of its audio
+arrived is replayed once, on a fresh socket, with the text sent so far.
+
+Protocol facts follow ``shared/reference/gradium-protocol.md`` (§ numbers below).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+log = logging.getLogger("gradium_tts")
+# websockets logs the upgrade request, x-api-key header included, at DEBUG. Its
+# logger for our sockets is pinned at INFO so no configuration can make it do so.
+_ws_log = logging.getLogger("gradium_tts.websocket")
+_ws_log.setLevel(logging.INFO)
+
+API_SOURCE = "ten-gradium-tts-python"
+
+# Close / error codes (§3.5, §5).
+CODE_NORMAL = 1000
+CODE_GOING_AWAY = 1001
+CODE_PROTOCOL = 1002
+CODE_UNSUPPORTED = 1003
+CODE_ABNORMAL = 1006
+CODE_POLICY = 1008
+CODE_INTERNAL = 1011
+# 1002/1003: the server refused what we sent (unknown model, invalid setup). Not
+# retryable, and a configuration problem: fatal.
+_FATAL_CLOSE_CODES = frozenset({CODE_PROTOCOL, CODE_UNSUPPORTED})
+# HTTP statuses of a refused upgrade that no retry will fix.
+_FATAL_HTTP = frozenset({400, 401, 403, 404})
+
+
+# --------------------------------------------------------------------------- errors
+@dataclass
+class GradiumError(Exception):
+    """A failure of the service or the connection.
+
+    ``fatal`` means retrying cannot help (bad key, invalid configuration); the
+    extension reports it as FATAL_ERROR. ``vendor_code`` is the code Gradium or the
+    transport gave (close/error code, HTTP status) or a short word such as
+    ``timeout``; ``phase`` is where it happened: connect, setup or stream.
+    """
+
+    message: str
+    fatal: bool = False
+    vendor_code: str = ""
+    phase: str = "stream"
+    rejected: bool = False  # a 1008 before this socket ever delivered ``ready``
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        kind = "fatal" if self.fatal else "non-fatal"
+        return f"{self.message} ({kind}, code {self.vendor_code or '-'}, {self.phase})"
+
+
+def classify_code(code: int | None, *, socket_had_ready: bool) -> tuple[bool, bool]:
+    """Return ``(fatal, rejected)`` for an error or close ``code``.
+
+    1002/1003 (the server refused what we sent: unknown model, invalid setup) are
+    fatal. 1008 is ambiguous: Gradium uses it for a bad or revoked key and for
+    transient limits (concurrency cap, idle expiry, session cap). The rule:
+    - once a socket has delivered a ``ready`` the key was accepted, so a 1008 on
+      it is a limit: non-fatal;
+    - a 1008 before any ``ready`` is a *rejection*: non-fatal the first time (an
+      unused prewarmed socket that expired idle looks exactly like this), fatal
+      when the same request is rejected again on a fresh socket (see
+      ``TTSRequest._fail``). A bad key therefore costs one extra handshake and
+      is then reported as fatal; an idle expiry costs a reconnect and no error.
+    Everything else (1000/1001 before the end, 1006 lost connection, 1011 worker
+    failure, unknown codes) is non-fatal.
+    """
+    if code in _FATAL_CLOSE_CODES:
+        return True, False
+    if code == CODE_POLICY and not socket_had_ready:
+        return False, True
+    return False, False
+
+
+def _handshake_error(exc: BaseException) -> GradiumError:
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        if status in (401, 403):
+            what = "Gradium rejected the API key"
+        elif status == 404:
+            what = "no Gradium TTS endpoint at this URL"
+        else:
+            what = "Gradium refused the connection"
+        return GradiumError(
+            f"{what} (HTTP {status})",
+            fatal=status in _FATAL_HTTP,
+            vendor_code=str(status),
+            phase="connect",
+        )
+    if isinstance(exc, InvalidURI):
+        return GradiumError(
+            "invalid Gradium URL", fatal=True, vendor_code="invalid_url", phase="connect"
+        )
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return GradiumError(
+            "timed out connecting to Gradium", vendor_code="timeout", phase="connect"
+        )
+    if isinstance(exc, InvalidHandshake):
+        return GradiumError(
+            f"WebSocket handshake with Gradium failed: {type(exc).__name__}",
+            vendor_code="handshake",
+            phase="connect",
+        )
+    # OSError and friends: refused, reset, DNS. The exception text may carry the
+    # host but never the key (the key only travels in a header).
+    return GradiumError(
+        f"cannot connect to Gradium: {type(exc).__name__}: {exc}",
+        vendor_code="connect_failed",
+        phase="connect",
+    )
+
+
+# --------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class Ready:
+    sample_rate: int
+    server_request_id: str
+
+
+@dataclass(frozen=True)
+class Audio:
+    pcm: bytes
+    start_s: float
+    stop_s: float
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start_s: float
+    stop_s: float
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: GradiumError
+
+
+Event = Ready | Audio | Word | Done | Failed
+
+
+class ClientListener(Protocol):
+    """Optional hooks; each is awaited in order and must not raise or block."""
+
+    async def on_connection_status(self, current: str, last: str) -> None: ...
+
+    async def on_connected(self, connect_ms: int) -> None: ...
+
+    async def on_connection_error(self, error: GradiumError) -> None: ...
+
+
+# ----------------------------------------------------------------------- connection
+class _Connection:
+    """One open socket and the requests currently routed on it."""
+
+    _numbers = itertools.count(1)
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.number = next(self._numbers)
+        self.opened_at = time.monotonic()
+        self.routes: dict[str, TTSRequest] = {}
+        self.dropped: set[str] = set()  # cancelled ids whose late messages we ignore
+        self.had_ready = False
+        self.retired = False  # takes no new requests; closes when routes empty
+        self.closed = False
+        self.socket_error: GradiumError | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+    @property
+    def age(self) -> float:
+        return time.monotonic() - self.opened_at
+
+
+# -------------------------------------------------------------------------- request
+class TTSRequest:
+    """One Gradium session: text in, events out.
+
+    ``send_text`` and ``end`` only queue; a worker task connects (if needed), sends
+    ``setup`` + text in order, and replays once on a fresh socket when the request
+    fails before any audio arrived. ``events()`` yields Ready/Audio/Word and ends
+    with exactly one Done or Failed. ``cancel()`` drops everything still to come.
+    """
+
+    def __init__(self, client: GradiumTTSClient, setup: dict[str, Any]) -> None:
+        self._client = client
+        self._setup = dict(setup)
+        self._base_id = f"{next(client._request_numbers)}-{uuid.uuid4().hex[:8]}"
+        self._attempt = 0
+        self.client_req_id = self._base_id
+        self._texts: list[str] = []
+        self._sent = 0  # how many of _texts went out on the current attempt
+        self._ended = False
+        self._eos_sent = False
+        self._cancelled = False
+        self._finished = False  # Done or Failed was queued for the consumer
+        self._audio_seen = False
+        self._ready_yielded = False  # events() handed out a Ready already
+        self._conn: _Connection | None = None
+        self._wakeup = asyncio.Event()
+        self._events: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._last_activity = time.monotonic()
+        self.sample_rate: int | None = None
+
+    # ---------------------------------------------------------------- caller side
+    def send_text(self, text: str) -> None:
+        if self._cancelled or self._finished or self._ended:
+            return
+        self._texts.append(text)
+        self._kick()
+
+    def end(self) -> None:
+        if self._cancelled or self._finished or self._ended:
+            return
+        self._ended = True
+        self._kick()
+
+    def cancel(self) -> None:
+        """Stop listening. Costs no reconnect: late audio is dropped by id."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self._wakeup.set()
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            if not self._eos_sent:
+                # Let the server wrap this session up instead of waiting for text.
+                self._client._spawn(self._send(conn, self._eos_message()))
+            self._detach(conn, drop=True)
+        self._events.put_nowait((self._attempt, Failed(GradiumError("cancelled"))))
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            attempt, event = await self._events.get()
+            if self._cancelled:
+                return
+            if attempt != self._attempt:
+                continue  # left over from an attempt that was replayed
+            if isinstance(event, Ready):
+                if self._ready_yielded:
+                    continue  # a replay's ready: the consumer already had one
+                self._ready_yielded = True
+            yield event
+            if isinstance(event, Done | Failed):
+                return
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    # ---------------------------------------------------------------- worker side
+    def _kick(self) -> None:
+        self._wakeup.set()
+        if self._worker is None:
+            self._worker = self._client._spawn(self._run())
+
+    def _setup_message(self) -> dict[str, Any]:
+        msg = {"type": "setup", **self._setup}
+        msg["client_req_id"] = self.client_req_id
+        msg["close_ws_on_eos"] = False
+        return msg
+
+    def _eos_message(self) -> dict[str, Any]:
+        return {"type": "end_of_stream", "client_req_id": self.client_req_id}
+
+    async def _send(self, conn: _Connection, message: dict[str, Any]) -> bool:
+        try:
+            await conn.ws.send(json.dumps(message))
+            return True
+        except ConnectionClosed:
+            return False
+
+    async def _run(self) -> None:
+        avoid: _Connection | None = None
+        while not self._cancelled and not self._finished:
+            try:
+                conn = await self._client._acquire(avoid=avoid)
+            except GradiumError as err:
+                if self._cancelled:
+                    return
+                self._fail(err, conn=None)
+                if self._finished:
+                    return
+                continue  # a replay was scheduled; try once more
+            if self._cancelled:
+                return
+            self._attach(conn)
+            if not await self._send(conn, self._setup_message()):
+                self._fail(_lost(conn), conn=conn)
+                avoid = conn
+                continue
+            while not self._cancelled and not self._finished and self._conn is conn:
+                self._wakeup.clear()
+                while self._sent < len(self._texts) and self._conn is conn:
+                    text = self._texts[self._sent]
+                    self._sent += 1
+                    msg = {"type": "text", "text": text, "client_req_id": self.client_req_id}
+                    if not await self._send(conn, msg):
+                        self._fail(_lost(conn), conn=conn)
+                        break
+                    self._last_activity = time.monotonic()
+                if (
+                    self._ended
+                    and not self._eos_sent
+                    and self._conn is conn
+                    and self._sent == len(self._texts)
+                ):
+                    self._eos_sent = True
+                    if not await self._send(conn, self._eos_message()):
+                        self._fail(_lost(conn), conn=conn)
+                        break
+                    self._last_activity = time.monotonic()
+                if self._eos_sent and self._conn is conn:
+                    await self._watch_response(conn)
+                    break
+                await self._wakeup.wait()
+            avoid = conn
+            if self._conn is conn:
+                return  # finished or cancelled on this connection
+
+    async def _watch_response(self, conn: _Connection) -> None:
+        """After end_of_stream, a request that hears nothing for too long fails."""
+        timeout = self._client.response_timeout_s
+        while not self._cancelled and not self._finished and self._conn is conn:
+            remaining = self._last_activity + timeout - time.monotonic()
+            if remaining <= 0:
+                self._fail(
+                    GradiumError(
+                        f"no response from Gradium for {timeout:g} s",
+                        vendor_code="timeout",
+                        phase="stream",
+                    ),
+                    conn=conn,
+                )
+                return
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+
+    def _attach(self, conn: _Connection) -> None:
+        self._conn = conn
+        self._sent = 0
+        self._eos_sent = False
+        self._last_activity = time.monotonic()
+        conn.routes[self.client_req_id] = self
+
+    def _detach(self, conn: _Connection, *, drop: bool) -> None:
+        if conn.routes.get(self.client_req_id) is self:
+            del conn.routes[self.client_req_id]
+            if drop and not conn.closed:
+                conn.dropped.add(self.client_req_id)
+        if self._conn is conn:
+            self._conn = None
+        self._client._maybe_close_retired(conn)
+
+    # -------------------------------------------------------- reader side (routed)
+    def _deliver(self, event: Event) -> None:
+        if self._cancelled or self._finished:
+            return
+        self._last_activity = time.monotonic()
+        if isinstance(event, Audio):
+            self._audio_seen = True
+        elif isinstance(event, Ready):
+            self.sample_rate = event.sample_rate
+        elif isinstance(event, Done):
+            self._finished = True
+            if self._conn is not None:
+                self._detach(self._conn, drop=False)
+        self._events.put_nowait((self._attempt, event))
+        self._wakeup.set()
+
+    def _fail(self, error: GradiumError, *, conn: _Connection | None) -> None:
+        """Replay once if nothing was heard yet and retrying can help; else report."""
+        if self._cancelled or self._finished:
+            return
+        if conn is not None:
+            if self._conn is not conn:
+                return  # stale: this attempt already left that socket
+            self._detach(conn, drop=not conn.closed)
+        if error.rejected and self._attempt > 0:
+            # Rejected again on a fresh socket: it is the key or the setup.
+            error = dataclasses.replace(error, fatal=True)
+        if error.fatal:
+            self._client.last_fatal = error
+        replayable = not error.fatal and not self._audio_seen and self._attempt == 0
+        if replayable:
+            self._attempt += 1
+            self.client_req_id = f"{self._base_id}-r{self._attempt}"
+            log.warning(
+                "gradium request %s failed before audio (%s); replaying on a fresh "
+                "socket as %s",
+                self._base_id,
+                error,
+                self.client_req_id,
+            )
+            self._wakeup.set()
+            return
+        self._finished = True
+        self._events.put_nowait((self._attempt, Failed(error)))
+        self._wakeup.set()
+
+
+def _lost(conn: _Connection) -> GradiumError:
+    if conn.socket_error is not None:
+        return conn.socket_error
+    return GradiumError("connection to Gradium lost", vendor_code=str(CODE_ABNORMAL))
+
+
+# --------------------------------------------------------------------------- client
+@dataclass
+class _Backoff:
+    initial: float = 0.1
+    maximum: float = 5.0
+    current: float = field(default=0.0)
+
+    def next(self) -> float:
+        self.current = self.initial if self.current == 0 else min(
+            self.current * 2, self.maximum
+        )
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class GradiumTTSClient:
+    """A persistent, multiplexed connection to Gradium's TTS WebSocket."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        listener: ClientListener | None = None,
+        connect_timeout_s: float = 10.0,
+        response_timeout_s: float = 15.0,
+        max_socket_age_s: float = 240.0,
+        background_retries: int = 5,
+    ) -> None:
+        self._url = url
+        self._api_key = api_key
+        self._listener = listener
+        self.connect_timeout_s = connect_timeout_s
+        self.response_timeout_s = response_timeout_s
+        self.max_socket_age_s = max_socket_age_s
+        self._background_retries = background_retries
+        self._current: _Connection | None = None
+        self._connecting: asyncio.Task[_Connection] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._request_numbers = itertools.count(1)
+        self._status = "disconnected"
+        self._backoff = _Backoff()
+        self._closed = False
+        self._maintainer: asyncio.Task[None] | None = None
+        self.last_fatal: GradiumError | None = None
+        self._rejections = 0  # background sockets rejected in a row (1008, no ready)
+        self.connections_opened = 0
+
+    # ------------------------------------------------------------------ public API
+    def start(self) -> None:
+        """Open the socket in the background (prewarm); never raises."""
+        self._ensure_maintainer()
+        self._connect_soon()
+
+    def request(self, setup: dict[str, Any]) -> TTSRequest:
+        """A new request; nothing is sent until its first ``send_text``."""
+        if self._closed:
+            raise RuntimeError("client is closed")
+        return TTSRequest(self, setup)
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait until a socket is open (for callers that want a warm start)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._usable(self._current):
+                return True
+            task = self._connecting or self._connect_soon()
+            with contextlib.suppress(GradiumError, asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.shield(task), max(0.0, deadline - time.monotonic())
+                )
+            if self.last_fatal is not None and not self._usable(self._current):
+                return False
+        return self._usable(self._current)
+
+    @property
+    def connected(self) -> bool:
+        return self._usable(self._current)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        tasks = [t for t in (self._connecting, self._maintainer) if t is not None]
+        for task in tasks:
+            task.cancel()
+        conns = [self._current] if self._current else []
+        self._current = None
+        for conn in conns:
+            await self._close_conn(conn, "client closed")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
+        await self._set_status("disconnected")
+
+    # ------------------------------------------------------------- connection mgmt
+    def _usable(self, conn: _Connection | None) -> bool:
+        return conn is not None and not conn.closed and not conn.retired
+
+    def _connect_soon(self) -> asyncio.Task[_Connection]:
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.get_running_loop().create_task(self._open())
+            self._connecting.add_done_callback(_consume_exception)
+        return self._connecting
+
+    async def _acquire(self, avoid: _Connection | None = None) -> _Connection:
+        """An open socket for a new request; a fresh one if ``avoid`` is current."""
+        if self._closed:
+            raise GradiumError("client is closed", vendor_code="closed")
+        conn = self._current
+        if conn is not None and conn is avoid:
+            self._retire(conn)
+        elif self._usable(conn) and conn is not avoid:
+            if conn.age < self.max_socket_age_s:
+                return conn
+            self._retire(conn)  # past its age: new requests go to a new socket
+        return await asyncio.shield(self._connect_soon())
+
+    async def _open(self) -> _Connection:
+        await self._set_status("connecting")
+        started = time.monotonic()
+        try:
+            ws = await websockets.connect(
+                self._url,
+                additional_headers={"x-api-key": self._api_key, "x-api-source": API_SOURCE},
+                open_timeout=self.connect_timeout_s,
+                compression=None,  # base64 PCM barely compresses; deflate adds latency
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+                max_size=2**22,
+                logger=_ws_log,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a GradiumError
+            error = _handshake_error(exc)
+            await self._connection_failed(error)
+            raise error from None
+        conn = _Connection(ws)
+        self.connections_opened += 1
+        connect_ms = int((time.monotonic() - started) * 1000)
+        old = self._current
+        self._current = conn
+        if old is not None and old is not conn:
+            self._retire(old)
+        conn.reader = asyncio.get_running_loop().create_task(self._read(conn))
+        log.info("gradium socket #%d open in %d ms", conn.number, connect_ms)
+        await self._set_status("connected")
+        await self._notify("on_connected", connect_ms)
+        return conn
+
+    async def _connection_failed(self, error: GradiumError) -> None:
+        log.warning("gradium connect failed: %s", error)
+        await self._set_status("disconnected")
+        if error.fatal:
+            # An upgrade refused with 401/403/404: unambiguous, report it now.
+            self.last_fatal = error
+            await self._notify("on_connection_error", error)
+
+    def _retire(self, conn: _Connection) -> None:
+        conn.retired = True
+        if self._current is conn:
+            self._current = None
+        self._maybe_close_retired(conn)
+
+    def _maybe_close_retired(self, conn: _Connection) -> None:
+        if conn.retired and not conn.closed and not conn.routes:
+            self._spawn(self._close_conn(conn, "recycled"))
+
+    async def _close_conn(self, conn: _Connection, why: str) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        log.info("closing gradium socket #%d (%s)", conn.number, why)
+        with contextlib.suppress(Exception):
+            await conn.ws.close()
+        if conn.reader is not None and conn.reader is not asyncio.current_task():
+            conn.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await conn.reader
+
+    def _ensure_maintainer(self) -> None:
+        if self._maintainer is None or self._maintainer.done():
+            self._maintainer = asyncio.get_running_loop().create_task(self._maintain())
+
+    async def _maintain(self) -> None:
+        """Keep a warm socket: reopen after idle expiry or loss, recycle before the
+        server's session cap, with backoff; never touches a socket that is busy."""
+        failures = 0
+        delay = 0.25
+        while not self._closed:
+            await asyncio.sleep(delay)
+            delay = 0.25
+            conn = self._current
+            if self._usable(conn):
+                failures = 0
+                self._backoff.reset()
+                lead = min(5.0, self.max_socket_age_s / 4)
+                if conn.age >= self.max_socket_age_s - lead and not self._connecting_now():
+                    # Open the replacement first; requests on the old socket finish
+                    # there, and it closes once they are done.
+                    with contextlib.suppress(GradiumError):
+                        await self._connect_soon()
+                continue
+            if self._connecting_now():
+                continue
+            if (
+                self.last_fatal is not None
+                or self._rejections >= 2
+                or failures >= self._background_retries
+            ):
+                continue  # wait for a request to ask again
+            try:
+                await self._connect_soon()
+            except GradiumError:
+                failures += 1
+                delay = self._backoff.next()
+
+    def _connecting_now(self) -> bool:
+        return self._connecting is not None and not self._connecting.done()
+
+    # --------------------------------------------------------------------- reader
+    async def _read(self, conn: _Connection) -> None:
+        try:
+            async for raw in conn.ws:
+                self._dispatch(conn, raw)
+        except ConnectionClosed:
+            pass
+        except Exception:  # noqa: BLE001 - a reader bug must not kill the loop
+            log.exception("gradium reader #%d crashed", conn.number)
+        finally:
+            await self._on_socket_closed(conn)
+
+    def _dispatch(self, conn: _Connection, raw: str | bytes) -> None:
+        try:
+            msg = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            log.warning("gradium socket #%d: ignoring a non-JSON frame", conn.number)
+            return
+        if not isinstance(msg, dict):
+            log.warning("gradium socket #%d: ignoring a non-object frame", conn.number)
+            return
+        kind = msg.get("type")
+        cid = msg.get("client_req_id")
+        if kind == "ready":
+            conn.had_ready = True
+            self.last_fatal = None
+            self._rejections = 0
+        request = self._route(conn, cid)
+
+        if kind == "error":
+            code = _int_or_none(msg.get("code"))
+            fatal, rejected = classify_code(code, socket_had_ready=conn.had_ready)
+            in_setup = request is not None and request.sample_rate is None
+            error = GradiumError(
+                str(msg.get("message") or "Gradium reported an error"),
+                fatal=fatal,
+                vendor_code=str(code) if code is not None else "error",
+                phase="setup" if in_setup else "stream",
+                rejected=rejected,
+            )
+            if cid is None:
+                # Socket-wide: every request on it fails; the server closes next.
+                conn.socket_error = error
+                for req in list(conn.routes.values()):
+                    req._fail(error, conn=conn)
+            elif request is not None:
+                request._fail(error, conn=conn)
+            return
+
+        if request is None:
+            if cid is not None and cid in conn.dropped and kind == "end_of_stream":
+                conn.dropped.discard(cid)
+            return  # late message of a cancelled request, or unknown id
+
+        if kind == "ready":
+            rate = _int_or_none(msg.get("sample_rate"))
+            request._deliver(Ready(rate or 0, str(msg.get("request_id") or "")))
+        elif kind == "audio":
+            try:
+                pcm = base64.b64decode(msg.get("audio") or "", validate=True)
+            except (binascii.Error, ValueError, TypeError):
+                log.warning("gradium socket #%d: undecodable audio ignored", conn.number)
+                return
+            if pcm:
+                request._deliver(
+                    Audio(pcm, _float(msg.get("start_s")), _float(msg.get("stop_s")))
+                )
+        elif kind == "text":
+            start = _float(msg.get("start_s"))
+            stop = _float(msg.get("stop_s"), default=start)
+            request._deliver(Word(str(msg.get("text") or ""), start, stop))
+        elif kind == "end_of_stream":
+            request._deliver(Done())
+        else:
+            # flushed, need_more_text and future types (§3.6): ignore.
+            log.debug("gradium socket #%d: ignoring message type %r", conn.number, kind)
+
+    def _route(self, conn: _Connection, cid: Any) -> TTSRequest | None:
+        if cid is not None:
+            return conn.routes.get(str(cid))
+        if len(conn.routes) == 1:  # an unscoped reply can only be for this one
+            return next(iter(conn.routes.values()))
+        return None
+
+    async def _on_socket_closed(self, conn: _Connection) -> None:
+        was_closed_by_us = conn.closed
+        conn.closed = True
+        if self._current is conn:
+            self._current = None
+        if was_closed_by_us and not conn.routes:
+            return
+        code = conn.ws.close_code
+        if conn.socket_error is not None:
+            error = conn.socket_error
+        elif code in (None, CODE_ABNORMAL):
+            error = GradiumError("connection to Gradium lost", vendor_code=str(CODE_ABNORMAL))
+        elif code in (CODE_NORMAL, CODE_GOING_AWAY):
+            error = GradiumError(
+                "Gradium closed the socket before end_of_stream", vendor_code=str(code)
+            )
+        else:
+            reason = conn.ws.close_reason or "socket closed"
+            fatal, rejected = classify_code(code, socket_had_ready=conn.had_ready)
+            error = GradiumError(
+                f"Gradium closed the socket: {reason}",
+                fatal=fatal,
+                vendor_code=str(code),
+                rejected=rejected,
+            )
+        log.info("gradium socket #%d closed: %s", conn.number, error)
+        if not conn.routes and error.rejected:
+            self._rejections += 1  # background sockets never report; they back off
+        for req in list(conn.routes.values()):
+            req._fail(error, conn=conn)
+        conn.routes.clear()
+        if not self._closed and self._current is None:
+            await self._set_status("disconnected")
+
+    # -------------------------------------------------------------------- helpers
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_consume_exception)
+        return task
+
+    async def _set_status(self, current: str) -> None:
+        last, self._status = self._status, current
+        if last != current:
+            await self._notify("on_connection_status", current, last)
+
+    async def _notify(self, hook: str, *args: Any) -> None:
+        if self._listener is None:
+            return
+        try:
+            await getattr(self._listener, hook)(*args)
+        except Exception:  # noqa: BLE001 - a listener bug must not break the client
+            log.exception("gradium listener %s failed", hook)
+
+
+def _consume_exception(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _float(value: Any, default: float = 0.0) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default

@@ -1,0 +1,297 @@
+"""A scripted TEN tester for the extension: send inputs, record every output.
+
+``run_session(props, script)`` starts the extension under TEN's tester API (real
+runtime or stand-ins), runs ``script(session)`` on the tester's loop, and returns
+the session with ``records``: every data message and audio frame the extension
+sent, in arrival order, with arrival times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ten_runtime import (
+    AsyncExtensionTester,
+    AsyncTenEnvTester,
+    AudioFrame,
+    Cmd,
+    CmdResult,
+    Data,
+    TenError,
+    TenErrorCode,
+)
+
+ADDON = "gradium_tts_python"
+
+
+@dataclass
+class Rec:
+    t: float
+    kind: str  # "data" or "frame"
+    name: str
+    props: dict[str, Any] = field(default_factory=dict)
+    pcm: bytes = b""
+    sample_rate: int = 0
+    timestamp: int = 0
+
+    @property
+    def request_id(self) -> str | None:
+        return self.props.get("request_id")
+
+
+class Session(AsyncExtensionTester):
+    def __init__(
+        self,
+        props: dict[str, Any],
+        script: Callable[[Session], Awaitable[None]],
+        timeout_s: float,
+    ) -> None:
+        super().__init__()
+        self.set_test_mode_single(ADDON, json.dumps(props))
+        self.set_timeout(int(timeout_s * 1_000_000))
+        self.script = script
+        self.records: list[Rec] = []
+        self.cmd_results: list[tuple[int, dict[str, Any]]] = []
+        self.failure: str | None = None
+        self.started_at = 0.0
+        self.sent_at: dict[str, float] = {}  # request_id -> first send time
+        self._changed: asyncio.Event | None = None
+        self._env: AsyncTenEnvTester | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -------------------------------------------------------------- TEN callbacks
+    async def on_start(self, ten_env: AsyncTenEnvTester) -> None:
+        self._env = ten_env
+        self._changed = asyncio.Event()
+        self.started_at = time.monotonic()
+        self._task = asyncio.create_task(self._run_script())
+
+    async def _run_script(self) -> None:
+        assert self._env is not None
+        try:
+            await self.script(self)
+        except BaseException:  # noqa: BLE001 - reported by run_session
+            self.failure = traceback.format_exc()
+        finally:
+            self._env.stop_test()
+
+    async def on_data(self, ten_env: AsyncTenEnvTester, data: Data) -> None:
+        raw, _ = data.get_property_to_json(None)
+        try:
+            props = json.loads(raw) if raw else {}
+        except ValueError:
+            props = {"_raw": raw}
+        self.records.append(Rec(time.monotonic(), "data", data.get_name(), props))
+        self._poke()
+
+    async def on_audio_frame(self, ten_env: AsyncTenEnvTester, frame: AudioFrame) -> None:
+        raw, _ = frame.get_property_to_json(None)
+        props = json.loads(raw) if raw else {}
+        self.records.append(
+            Rec(
+                time.monotonic(),
+                "frame",
+                frame.get_name(),
+                props,
+                bytes(frame.get_buf()),
+                frame.get_sample_rate(),
+                frame.get_timestamp(),
+            )
+        )
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    # --------------------------------------------------------------- script API
+    async def text(
+        self,
+        request_id: str,
+        text: str,
+        end: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        assert self._env is not None
+        self.sent_at.setdefault(request_id, time.monotonic())
+        data = Data.create("tts_text_input")
+        payload = {
+            "request_id": request_id,
+            "text": text,
+            "text_input_end": end,
+            "metadata": metadata if metadata is not None else {},
+        }
+        data.set_property_from_json(None, json.dumps(payload))
+        await self._env.send_data(data)
+
+    async def flush(self, flush_id: str, metadata: dict[str, Any] | None = None) -> None:
+        assert self._env is not None
+        data = Data.create("tts_flush")
+        data.set_property_from_json(
+            None, json.dumps({"flush_id": flush_id, "metadata": metadata or {}})
+        )
+        await self._env.send_data(data)
+
+    async def cmd(self, name: str, props: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        assert self._env is not None
+        cmd = Cmd.create(name)
+        cmd.set_property_from_json(None, json.dumps(props))
+        result, err = await self._env.send_cmd(cmd)
+        assert err is None, err.error_message()
+        assert isinstance(result, CmdResult)
+        raw, _ = result.get_property_to_json(None)
+        out = (int(result.get_status_code()), json.loads(raw) if raw else {})
+        self.cmd_results.append(out)
+        return out
+
+    async def wait_for(
+        self, predicate: Callable[[list[Rec]], Any], timeout: float = 10.0
+    ) -> Any:
+        """Wait until ``predicate(records)`` is truthy; return its value."""
+        assert self._changed is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate(self.records)
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting; got: {summary(self.records)}"
+                )
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def wait_end(self, request_id: str, timeout: float = 10.0) -> Rec:
+        return await self.wait_for(
+            lambda recs: next(
+                (r for r in recs if r.name == "tts_audio_end" and r.request_id == request_id),
+                None,
+            ),
+            timeout,
+        )
+
+    async def wait_frames(self, count: int = 1, timeout: float = 10.0) -> None:
+        await self.wait_for(
+            lambda recs: sum(1 for r in recs if r.kind == "frame") >= count, timeout
+        )
+
+
+def run_session(
+    props: dict[str, Any],
+    script: Callable[[Session], Awaitable[None]],
+    timeout_s: float = 30.0,
+) -> Session:
+    session = Session(props, script, timeout_s)
+    err = session.run()
+    if session.failure:
+        raise AssertionError("test script failed:\n" + session.failure)
+    if err is not None:
+        raise AssertionError(f"tester error {err.error_code()}: {err.error_message()}")
+    return session
+
+
+def fail(env: AsyncTenEnvTester, message: str) -> None:
+    env.stop_test(TenError.create(TenErrorCode.ErrorCodeGeneric, message))
+
+
+# --------------------------------------------------------------------- queries
+def summary(records: list[Rec]) -> str:
+    out = []
+    for r in records:
+        if r.kind == "frame":
+            if out and out[-1].startswith("frame"):
+                n = int(out[-1].split("x")[1]) + 1
+                out[-1] = f"framex{n}"
+            else:
+                out.append("framex1")
+        else:
+            out.append(f"{r.name}({r.request_id or r.props.get('flush_id') or ''})")
+    return " ".join(out)
+
+
+def named(records: list[Rec], name: str) -> list[Rec]:
+    return [r for r in records if r.name == name]
+
+
+def errors(records: list[Rec]) -> list[Rec]:
+    return named(records, "error")
+
+
+def metrics(records: list[Rec], key: str) -> list[Rec]:
+    return [r for r in named(records, "metrics") if key in r.props.get("metrics", {})]
+
+
+def frames_between(records: list[Rec], request_id: str) -> list[Rec]:
+    """Frames between this request's audio start and its audio end."""
+    out: list[Rec] = []
+    inside = False
+    for r in records:
+        if r.name == "tts_audio_start" and r.request_id == request_id:
+            inside = True
+        elif r.name == "tts_audio_end" and r.request_id == request_id:
+            break
+        elif inside and r.kind == "frame":
+            out.append(r)
+    return out
+
+
+def check_request_sequences(
+    records: list[Rec],
+    expected: list[str],
+    *,
+    metadata: dict[str, dict[str, Any]] | None = None,
+    reasons: dict[str, int] | None = None,
+) -> None:
+    """The ordering contract, for sequential/interleaved/back-to-back traffic.
+
+    Requests end in ``expected`` order; each one is start -> frames (and text
+    results) -> end, with nothing of the next request before this one's end, no
+    frame outside a start/end pair, text results never after their own end, frame
+    metadata equal to the request's, and the reported duration within 10 ms of
+    the bytes sent.
+    """
+    order: list[str] = []
+    current: str | None = None
+    nbytes = 0
+    rate = 0
+    ended: set[str] = set()
+    for r in records:
+        if r.name == "tts_audio_start":
+            assert current is None, f"start of {r.request_id} inside {current}"
+            current, nbytes, rate = r.request_id, 0, 0
+            if metadata and current in metadata:
+                assert r.props.get("metadata") == metadata[current], r.props
+        elif r.kind == "frame":
+            assert current is not None, "audio frame outside any request"
+            nbytes += len(r.pcm)
+            rate = rate or r.sample_rate
+            if metadata and current in metadata:
+                assert r.props.get("metadata") == metadata[current], r.props
+        elif r.name == "tts_text_result":
+            assert r.request_id not in ended, f"text result after end of {r.request_id}"
+            assert r.request_id == current, f"text result of {r.request_id} in {current}"
+        elif r.name == "tts_audio_end":
+            assert r.request_id == current, f"end of {r.request_id} while in {current}"
+            if reasons and current in reasons:
+                assert r.props["reason"] == reasons[current], r.props
+            if rate:
+                expect_ms = nbytes * 1000 / (rate * 2)
+                got = r.props["request_total_audio_duration_ms"]
+                assert abs(got - expect_ms) <= 10, (current, got, expect_ms)
+            if metadata and current in metadata:
+                assert r.props.get("metadata") == metadata[current], r.props
+            order.append(current)
+            ended.add(current)
+            current = None
+    assert current is None, f"request {current} never ended"
+    assert order == expected, f"end order {order} != {expected}"
