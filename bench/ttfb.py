@@ -1,0 +1,179 @@
+"""TTFB benchmark: the extension against the local server's latency model.
+
+    .venv/bin/python bench/ttfb.py [--requests 20] [--rtt-ms 40] [--first-audio-ms 150]
+
+Three scenarios in one run, on one server, so their ratios are comparable on a
+shared machine:
+
+- warm: the extension as a TEN graph runs it; the first request is sent once the
+  extension reports "connected" (its prewarm), every later turn follows the last.
+  Target: TTFB p50 within 10 ms of first_audio + one round trip.
+- cold: the first request is sent the moment the extension starts (the greeting
+  case): its TTFB includes the handshake the prewarm had not finished.
+- baseline: what a socket-per-request client that waits for ``ready`` pays
+  (connect, setup, ready, text, first audio), measured with a raw websockets
+  client against the same server.
+
+TTFB is the extension's own metric (first speakable text in -> first frame out);
+"seen" is the same span measured by the tester (send -> frame arrival). Prints
+numbers; it does not pass or fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "standalone"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import tenhost  # noqa: E402
+
+tenhost.ensure()
+
+import websockets  # noqa: E402
+from gradium_server import LatencyModel, ServerConfig, ServerThread  # noqa: E402
+from harness import metrics, named, run_session  # noqa: E402
+
+SENTENCES = [
+    "Sure, I can help with that.",
+    "The weather in Paris is mild today, with light rain in the afternoon.",
+    "Your meeting has been moved to three o'clock.",
+    "Here is a short summary of what we discussed.",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def describe(name: str, values: list[float], target: float | None = None) -> str:
+    line = (
+        f"{name:<10} n={len(values):<3} p50={statistics.median(values):6.1f}  "
+        f"p90={pct(values, 0.9):6.1f}  min={min(values):6.1f}  max={max(values):6.1f} ms"
+    )
+    if target is not None:
+        line += f"   p50 - target = {statistics.median(values) - target:+.1f} ms"
+    return line
+
+
+def extension_run(url: str, requests: int, wait_for_prewarm: bool, pause_s: float):
+    props = {"params": {"api_key": "bench-key", "url": url, "voice_id": "synthetic", "sample_rate": 24000}}
+    seen: list[float] = []
+
+    async def script(s):
+        if wait_for_prewarm:
+            await s.wait_for(
+                lambda recs: any(
+                    r.props.get("current") == "connected"
+                    for r in named(recs, "connection_status_changed")
+                ),
+                timeout=10,
+            )
+        for i in range(requests):
+            rid = f"bench-{i}"
+            meta = {"session_id": "bench", "turn_id": i}
+            first, second = SENTENCES[i % len(SENTENCES)], SENTENCES[(i + 1) % len(SENTENCES)]
+            before = len(s.records)
+            sent = time.monotonic()
+            await s.text(rid, first, metadata=meta)
+            await s.text(rid, second, end=True, metadata=meta)
+            frame = await s.wait_for(
+                lambda recs, b=before: next((r for r in recs[b:] if r.kind == "frame"), None),
+                timeout=10,
+            )
+            seen.append((frame.t - sent) * 1000)
+            await s.wait_end(rid, timeout=30)
+            await asyncio.sleep(pause_s)
+
+    session = run_session(props, script, timeout_s=60 + requests * 5)
+    ttfb = [float(m.props["metrics"]["ttfb"]) for m in metrics(session.records, "ttfb")]
+    return ttfb, seen
+
+
+async def baseline(url: str, requests: int, pause_s: float) -> list[float]:
+    """Socket per request, waiting for ready before the text (TEN's 0.1.3 flow)."""
+    out = []
+    for i in range(requests):
+        start = time.monotonic()
+        async with websockets.connect(
+            url, additional_headers={"x-api-key": "bench-key"}, compression=None
+        ) as ws:
+            await ws.send(json.dumps({"type": "setup", "voice_id": "synthetic", "output_format": "pcm_24000", "model_name": "default"}))
+            while json.loads(await ws.recv()).get("type") != "ready":
+                pass
+            await ws.send(json.dumps({"type": "text", "text": SENTENCES[i % len(SENTENCES)]}))
+            await ws.send(json.dumps({"type": "end_of_stream"}))
+            while True:
+                msg = json.loads(await ws.recv())
+                if msg.get("type") == "audio":
+                    out.append((time.monotonic() - start) * 1000)
+                    break
+            async for raw in ws:
+                if json.loads(raw).get("type") == "end_of_stream":
+                    break
+        await asyncio.sleep(pause_s)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="TTFB benchmark")
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--rtt-ms", type=float, default=40)
+    parser.add_argument("--first-audio-ms", type=float, default=150)
+    parser.add_argument("--handshake-ms", type=float, default=120)
+    parser.add_argument("--pause-ms", type=float, default=200, help="gap between turns")
+    parser.add_argument("--json", help="also write the raw numbers to this file")
+    args = parser.parse_args()
+
+    latency = LatencyModel(
+        handshake_s=args.handshake_ms / 1000,
+        rtt_s=args.rtt_ms / 1000,
+        first_audio_s=args.first_audio_ms / 1000,
+        rtf=0.3,
+    )
+    target = args.first_audio_ms + args.rtt_ms
+    pause = args.pause_ms / 1000
+    print(
+        f"latency model: handshake {args.handshake_ms:g} ms, rtt {args.rtt_ms:g} ms, "
+        f"first audio {args.first_audio_ms:g} ms -> target TTFB {target:g} ms"
+    )
+    with tenhost.AppRunner(), ServerThread(ServerConfig(latency=latency, voice_engine="synthetic")) as server:
+        warm_ttfb, warm_seen = extension_run(server.url, args.requests, True, pause)
+        cold_ttfb, cold_seen = extension_run(server.url, 1, False, pause)
+        base = asyncio.run(baseline(server.url, args.requests, pause))
+
+    print("\nper request TTFB (extension metric, ms), warm run, first request included:")
+    print("  " + " ".join(f"{v:.0f}" for v in warm_ttfb))
+    print()
+    print(describe("warm", warm_ttfb, target))
+    print(describe("warm seen", warm_seen, target))
+    print(describe("cold 1st", cold_ttfb))
+    print(describe("baseline", base))
+    ratio = statistics.median(base) / statistics.median(warm_ttfb)
+    print(f"\nbaseline p50 / warm p50 = {ratio:.2f}x")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "target_ms": target,
+                    "warm_ttfb": warm_ttfb,
+                    "warm_seen": warm_seen,
+                    "cold_first": cold_ttfb,
+                    "baseline": base,
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
