@@ -101,6 +101,9 @@ def classify_code(code: int | None, *, socket_had_ready: bool) -> tuple[bool, bo
       when the same request is rejected again on a fresh socket (see
       ``TTSRequest._fail``). A bad key therefore costs one extra handshake and
       is then reported as fatal; an idle expiry costs a reconnect and no error.
+      For sockets no request used, the phase decides: refused within the
+      connect window counts toward giving up the prewarm; later, it is an idle
+      expiry and the socket is simply reopened (``_on_socket_closed``).
     Everything else (1000/1001 before the end, 1006 lost connection, 1011 worker
     failure, unknown codes) is non-fatal.
     """
@@ -781,8 +784,12 @@ class GradiumTTSClient:
                 rejected=rejected,
             )
         log.info("gradium socket #%d closed: %s", conn.number, error)
-        if not conn.routes and error.rejected:
-            self._rejections += 1  # background sockets never report; they back off
+        if not conn.routes and error.rejected and conn.age < self.connect_timeout_s:
+            # A socket nobody used, refused while it was being established: count
+            # it, and stop prewarming after two (a bad key must not be hammered).
+            # The same 1008 after a long idle is the server's idle expiry: the
+            # maintainer just reopens, so an idle agent keeps its warm socket.
+            self._rejections += 1
         for req in list(conn.routes.values()):
             req._fail(error, conn=conn)
         conn.routes.clear()

@@ -1,0 +1,166 @@
+"""Fault injection (task §5).
+
+A :class:`Fault` is armed with ``server.inject(...)`` (thread-safe) or by a text
+marker ``[[fault:<kind>]]`` / ``[[fault:<kind>:<arg>]]`` inside a request's text.
+Each armed fault fires for the next matching request (or, for connection-level
+kinds, the next connection attempt) and is used up after ``count`` matches.
+
+What the client sees for each kind (codes are WebSocket close codes):
+
+========================  ===================================================================
+kind                      behaviour
+========================  ===================================================================
+``refuse``                next connection: TCP closed before any HTTP response (no upgrade)
+``reject_handshake``      next connection: HTTP ``arg`` (default 503) instead of 101
+``error_1008``            after ``arg`` audio frames (default 1): ``error`` code 1008
+                          (with the request's ``client_req_id``), then close 1008
+``error_1011``            same with 1011
+``drop_after``            after ``arg`` audio frames (default 1): TCP reset, no close frame
+``stall_after_ready``     ``ready`` was sent; nothing more for that request (socket stays open)
+``stall_mid_stream``      after ``arg`` audio frames (default 1): nothing more for that request
+``non_json``              before the first audio (or after ``arg`` frames): a text frame that
+                          is not JSON; the request then continues normally
+``unknown_type``          before the first audio: ``{"type":"need_more_text"}`` and
+                          ``{"type":"x_local_unknown"}`` (or only ``{"type": arg}``), both
+                          scoped; the request then continues normally
+``oversized``             before the first audio: one JSON frame of type ``"x_padding"`` larger
+                          than ``arg`` bytes (default 2 MiB); then continues normally
+``slow_drip``             audio frames spaced ``arg`` seconds apart (default 0.5)
+``close_1000_no_eos``     after all audio (or after ``arg`` frames): close 1000, no
+                          ``end_of_stream``
+========================  ===================================================================
+
+Request faults are matched when the request's first text is processed (so
+``match_text`` can see it), or at its ``end_of_stream`` if it never sent text;
+``stall_after_ready`` therefore takes effect from the first text on.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+CONNECTION_KINDS = frozenset({"refuse", "reject_handshake"})
+REQUEST_KINDS = frozenset(
+    {
+        "error_1008",
+        "error_1011",
+        "drop_after",
+        "stall_after_ready",
+        "stall_mid_stream",
+        "non_json",
+        "unknown_type",
+        "oversized",
+        "slow_drip",
+        "close_1000_no_eos",
+    }
+)
+KINDS = CONNECTION_KINDS | REQUEST_KINDS
+
+DEFAULT_ARGS: dict[str, float | int | str | None] = {
+    "reject_handshake": 503,
+    "error_1008": 1,
+    "error_1011": 1,
+    "drop_after": 1,
+    "stall_mid_stream": 1,
+    "non_json": 0,
+    "oversized": 2 * 1024 * 1024,
+    "slow_drip": 0.5,
+    "close_1000_no_eos": None,
+    "unknown_type": None,
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault to inject.
+
+    ``arg``: the kind's parameter (see module doc). ``count``: how many matching
+    requests/connections it applies to. ``client_req_id`` / ``match_text``: only
+    requests with that id / whose first text contains that substring match
+    (ignored for connection-level kinds).
+    """
+
+    kind: str
+    arg: float | int | str | None = None
+    count: int = 1
+    client_req_id: str | None = None
+    match_text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}; known: {sorted(KINDS)}"
+            )
+        if self.count < 1:
+            raise ValueError("count must be >= 1")
+
+    @property
+    def value(self) -> float | int | str | None:
+        """``arg`` or the kind's default."""
+        return DEFAULT_ARGS.get(self.kind) if self.arg is None else self.arg
+
+    def int_value(self, default: int = 1) -> int:
+        v = self.value
+        try:
+            return int(float(v)) if v is not None else default
+        except (TypeError, ValueError):
+            return default
+
+    def float_value(self, default: float = 0.0) -> float:
+        v = self.value
+        try:
+            return float(v) if v is not None else default
+        except (TypeError, ValueError):
+            return default
+
+    @classmethod
+    def from_marker(cls, kind: str, arg: str | None) -> Fault:
+        """Build from a ``[[fault:kind:arg]]`` marker (arg kept as text)."""
+        return cls(kind=kind, arg=arg if arg not in (None, "") else None)
+
+
+class FaultRegistry:
+    """Armed faults, shared between the server loop and test threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: list[Fault] = []
+
+    def add(self, *faults: Fault) -> None:
+        with self._lock:
+            self._armed.extend(faults)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()
+
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return list(self._armed)
+
+    def _take(self, predicate) -> Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._armed):
+                if predicate(fault):
+                    if fault.count > 1:
+                        self._armed[i] = replace(fault, count=fault.count - 1)
+                    else:
+                        del self._armed[i]
+                    return fault
+        return None
+
+    def take_connection_fault(self) -> Fault | None:
+        return self._take(lambda f: f.kind in CONNECTION_KINDS)
+
+    def take_request_fault(
+        self, client_req_id: str | None, first_text: str
+    ) -> Fault | None:
+        def matches(f: Fault) -> bool:
+            if f.kind not in REQUEST_KINDS:
+                return False
+            if f.client_req_id is not None and f.client_req_id != client_req_id:
+                return False
+            return f.match_text is None or f.match_text in first_text
+
+        return self._take(matches)

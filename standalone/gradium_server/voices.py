@@ -1,0 +1,258 @@
+"""The two voices: a deterministic synthetic one and eSpeak NG (task §2).
+
+Both return a :class:`Rendering` (int16 samples at the requested rate plus word
+spans in samples). Rendering is CPU work; callers run it in a worker thread
+(``asyncio.to_thread``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import math
+import threading
+import zlib
+from array import array
+from dataclasses import dataclass, field
+
+from .textparse import WORD_RE, is_speakable
+
+# --- common ------------------------------------------------------------------------
+
+
+@dataclass
+class Rendering:
+    samples: array = field(default_factory=lambda: array("h"))
+    # (word, start_sample, stop_sample), relative to the start of ``samples``
+    words: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def extend(self, other: Rendering) -> None:
+        offset = len(self.samples)
+        self.samples.extend(other.samples)
+        self.words.extend((w, a + offset, b + offset) for w, a, b in other.words)
+
+
+def silence(seconds: float, rate: int) -> Rendering:
+    return Rendering(array("h", bytes(2 * round(seconds * rate))))
+
+
+def resample_linear(samples: array, src_rate: int, dst_rate: int) -> array:
+    """Linear-interpolation resampler (int16 in, int16 out)."""
+    if src_rate == dst_rate or not samples:
+        return array("h", samples)
+    n_in = len(samples)
+    n_out = max(1, round(n_in * dst_rate / src_rate))
+    step = src_rate / dst_rate
+    last = n_in - 1
+    out = array("h", bytes(2 * n_out))
+    for i in range(n_out):
+        x = i * step
+        j = int(x)
+        if j >= last:
+            out[i] = samples[last]
+            continue
+        frac = x - j
+        a = samples[j]
+        out[i] = int(a + (samples[j + 1] - a) * frac)
+    return out
+
+
+# --- synthetic voice -----------------------------------------------------------------
+
+CHAR_S = 0.065  # seconds of tone per character of the token
+GAP_S = 0.035  # silence after each word
+AMPLITUDE = 8000
+FADE_S = 0.005
+
+
+def synthetic_word_pitch(word: str) -> float:
+    """Pitch (Hz) of a word's tone: 180-599 Hz, derived from the word's bytes."""
+    return 180.0 + zlib.crc32(word.encode("utf-8")) % 420
+
+
+def synthesize_synthetic(text: str, sample_rate: int) -> Rendering:
+    """Deterministic voice: a pure function of (text, sample_rate).
+
+    Each whitespace-separated token with a letter or digit becomes a sine burst of
+    ``CHAR_S * len(token)`` seconds (5 ms fades) at :func:`synthetic_word_pitch`,
+    followed by ``GAP_S`` of silence; its word span is the burst. Other tokens
+    (punctuation only) are silent and have no span. Because tokens render
+    independently, synthesizing a text in several chunks split at whitespace gives
+    the same samples as synthesizing it at once.
+    """
+    out = Rendering()
+    gap = round(GAP_S * sample_rate)
+    fade = max(1, round(FADE_S * sample_rate))
+    for token in WORD_RE.findall(text):
+        if not is_speakable(token):
+            continue
+        n = round(CHAR_S * len(token) * sample_rate)
+        w = 2.0 * math.pi * synthetic_word_pitch(token) / sample_rate
+        start = len(out.samples)
+        tone = array(
+            "h",
+            (
+                int(AMPLITUDE * min(1.0, i / fade, (n - i) / fade) * math.sin(w * i))
+                for i in range(n)
+            ),
+        )
+        out.samples.extend(tone)
+        out.words.append((token, start, start + n))
+        out.samples.extend(array("h", bytes(2 * gap)))
+    return out
+
+
+# --- eSpeak NG -----------------------------------------------------------------------
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_CHARS_UTF8 = 1
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
+
+
+class _EspeakEvent(ctypes.Structure):
+    # espeak_EVENT from speak_lib.h
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # 1-based character position
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms
+        ("sample", ctypes.c_int),  # sample index at the native rate
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_short),
+    ctypes.c_int,
+    ctypes.POINTER(_EspeakEvent),
+)
+
+
+class EspeakEngine:
+    """Process-wide eSpeak NG (libespeak-ng is global state and not thread-safe:
+    every call is serialized by ``_lock``)."""
+
+    _instance: EspeakEngine | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        import espeakng_loader  # noqa: PLC0415 - optional dependency
+
+        self._lock = threading.Lock()
+        self._lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
+        data = espeakng_loader.get_data_path().encode()
+        rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+        if rate <= 0:
+            raise RuntimeError(f"espeak_Initialize failed: {rate}")
+        self.native_rate = int(rate)
+        self._samples = array("h")
+        self._events: list[tuple[int, int]] = []  # (text_position, sample)
+        self._callback = _CALLBACK(self._on_audio)  # keep a reference
+        self._lib.espeak_SetSynthCallback(self._callback)
+        self._lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        if self._lib.espeak_SetVoiceByName(b"en-us") != 0:
+            raise RuntimeError("espeak: voice en-us not found")
+
+    @classmethod
+    def get(cls) -> EspeakEngine:
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def _on_audio(self, wav, n, events) -> int:
+        if wav and n > 0:
+            self._samples.extend(wav[:n])
+        if events:
+            i = 0
+            while events[i].type != _EVENT_LIST_TERMINATED:
+                if events[i].type == _EVENT_WORD:
+                    self._events.append((events[i].text_position, events[i].sample))
+                i += 1
+        return 0
+
+    def synthesize(self, text: str, sample_rate: int) -> Rendering:
+        """Speak ``text`` (en-us) and return samples at ``sample_rate``.
+
+        Word spans come from eSpeak's word events (mapped to our whitespace tokens by
+        character position); a token without an event is skipped, and if no event
+        maps at all the duration is split over the tokens in proportion to length.
+        """
+        text = " ".join(WORD_RE.findall(text))
+        if not text:
+            return Rendering()
+        data = text.encode("utf-8")
+        with self._lock:
+            self._samples = array("h")
+            self._events = []
+            self._lib.espeak_Synth(
+                data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None
+            )
+            native, events = self._samples, self._events
+        samples = resample_linear(native, self.native_rate, sample_rate)
+        scale = len(samples) / len(native) if native else 0.0
+        spans = _word_spans(text, events, len(native))
+        return Rendering(
+            samples,
+            [(w, round(a * scale), round(b * scale)) for w, a, b in spans],
+        )
+
+
+def _word_spans(
+    text: str, events: list[tuple[int, int]], total: int
+) -> list[tuple[str, int, int]]:
+    """Word spans from eSpeak word events.
+
+    eSpeak sometimes emits one event for several words (e.g. "from the"), so a token
+    without an event shares the interval of the preceding token that has one, split
+    in proportion to length. With no usable event at all the whole utterance is split
+    that way.
+    """
+    tokens = [(m.start(), m.end(), m.group()) for m in WORD_RE.finditer(text)]
+    starts_chars = [t[0] for t in tokens]
+    anchor: dict[int, int] = {}
+    for pos, sample in events:
+        idx = bisect.bisect_right(starts_chars, pos - 1) - 1
+        if 0 <= idx < len(tokens) and pos - 1 < tokens[idx][1]:
+            anchor.setdefault(idx, min(max(sample, 0), total))
+    speakable = [i for i, t in enumerate(tokens) if is_speakable(t[2])]
+    # groups: (start_sample, [token indices]); a token without an event joins the
+    # group before it (tokens before the first event join the first group).
+    groups: list[tuple[int, list[int]]] = []
+    for i in speakable:
+        if i in anchor and (not groups or anchor[i] > groups[-1][0]):
+            groups.append((anchor[i], [i]))
+        elif groups:
+            groups[-1][1].append(i)
+        else:
+            groups.append((0, [i]))
+    spans: list[tuple[str, int, int]] = []
+    for g, (start, members) in enumerate(groups):
+        stop = groups[g + 1][0] if g + 1 < len(groups) else total
+        chars = sum(len(tokens[i][2]) for i in members)
+        pos = start
+        for k, i in enumerate(members):
+            n = round((stop - start) * len(tokens[i][2]) / chars)
+            end = stop if k == len(members) - 1 else min(stop, pos + n)
+            spans.append((tokens[i][2], pos, max(pos, end)))
+            pos = end
+    return spans
+
+
+def synthesize(engine: str, text: str, sample_rate: int) -> Rendering:
+    if engine == "espeak":
+        return EspeakEngine.get().synthesize(text, sample_rate)
+    return synthesize_synthetic(text, sample_rate)

@@ -1,0 +1,15 @@
+"""Log categories and data names (contract §1.5, §2)."""
+
+LOG_CATEGORY_KEY_POINT = "key_point"
+LOG_CATEGORY_VENDOR = "vendor"
+LOG_CATEGORY_USAGE = "usage"
+
+DATA_TTS_TEXT_INPUT = "tts_text_input"
+DATA_TTS_TEXT_RESULT = "tts_text_result"
+DATA_FLUSH = "tts_flush"
+DATA_FLUSH_RESULT = "tts_flush_end"
+DATA_TTS_AUDIO_START = "tts_audio_start"
+DATA_TTS_AUDIO_END = "tts_audio_end"
+DATA_ERROR = "error"
+DATA_METRICS = "metrics"
+CMD_UPDATE_CONFIGS = "update_configs"
