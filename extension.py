@@ -86,6 +86,7 @@ class _Turn:
     last_char: str = ""  # last character forwarded, to keep segments apart
     held_word: Word | None = None
     writer: PCMWriter | None = None
+    dump_failed: bool = False
     finalized: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -271,19 +272,21 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         if not turn.audio_started:
             turn.audio_started = True
             await self.send_tts_audio_start(turn.request_id)
-        if self.config is not None and self.config.dump and turn.writer is None:
-            turn.writer = await self._open_dump(turn.request_id)
         timestamp_ms = self._ms(turn, turn.audio_bytes)
         turn.audio_bytes += len(pcm)
-        self.metrics_add_recv_audio_chunks(pcm)
-        if turn.writer is not None:
-            await turn.writer.write(pcm)
-        await self.send_tts_audio_data(pcm, timestamp_ms)
+        await self.send_tts_audio_data(pcm, timestamp_ms)  # the frame first: TTFB
         if not turn.ttfb_sent:
             turn.ttfb_sent = True
             turn.first_audio_at = time.monotonic()
             ttfb = int((turn.first_audio_at - (turn.started_at or turn.first_audio_at)) * 1000)
             await self.send_tts_ttfb_metrics(turn.request_id, ttfb)
+        self.metrics_add_recv_audio_chunks(pcm)
+        if self.config is not None and self.config.dump and not turn.dump_failed:
+            if turn.writer is None:
+                turn.writer = await self._open_dump(turn.request_id)
+                turn.dump_failed = turn.writer is None
+            if turn.writer is not None:
+                await turn.writer.write(pcm)
 
     async def _on_word(self, turn: _Turn, word: Word) -> None:
         if self.config is None or not self.config.enable_words or not word.text.strip():

@@ -477,3 +477,17 @@ def test_ends_exactly_once_under_every_fault(server):
     assert reasons["r3"] == 1 and reasons["r4"] == 1  # ignorable server noise
     assert reasons["r0"] == 3 and reasons["r1"] == 3 and reasons["r2"] == 3
     assert all(e.props["code"] == 1000 for e in errors(sess.records))
+
+
+def test_unwritable_dump_path_does_not_break_the_request(server, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the dump folder should be")
+
+    async def script(s):
+        await s.text("r1", "Dump path is broken.", end=True)
+        await s.wait_end("r1")
+
+    sess = run_session(props(server, dump=True, dump_path=str(blocker / "sub")), script)
+    check_request_sequences(sess.records, ["r1"], reasons={"r1": 1})
+    assert frames_between(sess.records, "r1")
+    assert not errors(sess.records)

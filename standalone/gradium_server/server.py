@@ -326,17 +326,31 @@ class ServerThread:
 
     # --- the GradiumServer surface --------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return self.server.url
+    # Read-only or thread-safe members, forwarded as they are: url, port, config,
+    # inject, clear_faults, log, log_snapshot, clear_log, received, sent,
+    # events_of, connections_opened, connection_attempts.
+    _FORWARDED = frozenset(
+        {
+            "url",
+            "port",
+            "config",
+            "inject",
+            "clear_faults",
+            "log",
+            "log_snapshot",
+            "clear_log",
+            "received",
+            "sent",
+            "events_of",
+            "connections_opened",
+            "connection_attempts",
+        }
+    )
 
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def config(self) -> ServerConfig:
-        return self.server.config
+    def __getattr__(self, name: str) -> Any:
+        if name in ServerThread._FORWARDED:
+            return getattr(self.server, name)
+        raise AttributeError(name)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -360,46 +374,3 @@ class ServerThread:
                 setattr(self.server.config, key, value)
 
         self.call(apply)
-
-    def inject(self, *faults: Fault) -> None:
-        self.server.inject(*faults)
-
-    def clear_faults(self) -> None:
-        self.server.clear_faults()
-
-    @property
-    def log(self) -> list[LogEntry]:
-        return self.server.log_snapshot()
-
-    def log_snapshot(self) -> list[LogEntry]:
-        return self.server.log_snapshot()
-
-    def clear_log(self) -> None:
-        self.server.clear_log()
-
-    def received(
-        self,
-        type: str | None = None,
-        client_req_id: str | None = None,
-        conn: int | None = None,
-    ) -> list[dict]:
-        return self.server.received(type, client_req_id, conn)
-
-    def sent(
-        self,
-        type: str | None = None,
-        client_req_id: str | None = None,
-        conn: int | None = None,
-    ) -> list[dict]:
-        return self.server.sent(type, client_req_id, conn)
-
-    def events_of(self, type: str, conn: int | None = None) -> list[LogEntry]:
-        return self.server.events_of(type, conn)
-
-    @property
-    def connections_opened(self) -> int:
-        return self.server.connections_opened
-
-    @property
-    def connection_attempts(self) -> int:
-        return self.server.connection_attempts

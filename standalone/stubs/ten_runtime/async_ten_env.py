@@ -26,7 +26,71 @@ def _result_sink(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue):
     return sink
 
 
-class AsyncTenEnv(LogMixin):
+class AsyncSendMixin:
+    """The awaitable sends shared by AsyncTenEnv and AsyncTenEnvTester (§1.5, §1.8)."""
+
+    _node: Any
+
+    async def _send(self, msg: Any, options: SendOptions | None) -> TenError | None:
+        wait = bool(options is not None and options.wait_for_result)
+        err = self._node.send(msg, wait=wait)
+        if wait:
+            await asyncio.sleep(0)
+        return err
+
+    async def send_data(
+        self, data: Data, options: SendOptions | None = None
+    ) -> TenError | None:
+        """Fire-and-forget: schema failures are lost unless wait_for_result=True."""
+        return await self._send(data, options)
+
+    async def send_audio_frame(
+        self, audio_frame: AudioFrame, options: SendOptions | None = None
+    ) -> TenError | None:
+        return await self._send(audio_frame, options)
+
+    async def send_video_frame(
+        self, video_frame: VideoFrame, options: SendOptions | None = None
+    ) -> TenError | None:
+        return await self._send(video_frame, options)
+
+    async def send_cmd(
+        self, cmd: Cmd, options: SendOptions | None = None
+    ) -> tuple[CmdResult | None, TenError | None]:
+        queue: asyncio.Queue = asyncio.Queue()
+        err = self._node.send(
+            cmd, wait=True, sink=_result_sink(asyncio.get_running_loop(), queue)
+        )
+        if err is not None:
+            return None, err
+        while True:
+            result = await queue.get()
+            if result.is_final():
+                return result, None
+
+    async def send_cmd_ex(
+        self, cmd: Cmd, options: SendOptions | None = None
+    ) -> AsyncGenerator[tuple[CmdResult | None, TenError | None], None]:
+        queue: asyncio.Queue = asyncio.Queue()
+        err = self._node.send(
+            cmd, wait=True, sink=_result_sink(asyncio.get_running_loop(), queue)
+        )
+        if err is not None:
+            yield None, err
+            return
+        while True:
+            result = await queue.get()
+            yield result, None
+            if result.is_completed():
+                return
+
+    async def return_result(
+        self, result: CmdResult, options: SendOptions | None = None
+    ) -> TenError | None:
+        return self._node.return_result(result)
+
+
+class AsyncTenEnv(LogMixin, AsyncSendMixin):
     def __init__(self, *args, **kwargs):
         raise NotImplementedError("AsyncTenEnv is created by the runtime.")
 
@@ -93,63 +157,3 @@ class AsyncTenEnv(LogMixin):
     async def init_property_from_json(self, json_str: str) -> TenError | None:
         await asyncio.sleep(0)
         return self._node.prop_init_json(json_str)
-
-    # -- sending ---------------------------------------------------------------
-
-    async def _send(self, msg: Any, options: SendOptions | None) -> TenError | None:
-        wait = bool(options is not None and options.wait_for_result)
-        err = self._node.send(msg, wait=wait)
-        if wait:
-            await asyncio.sleep(0)
-        return err
-
-    async def send_data(
-        self, data: Data, options: SendOptions | None = None
-    ) -> TenError | None:
-        """Fire-and-forget: schema failures are lost unless wait_for_result=True."""
-        return await self._send(data, options)
-
-    async def send_audio_frame(
-        self, audio_frame: AudioFrame, options: SendOptions | None = None
-    ) -> TenError | None:
-        return await self._send(audio_frame, options)
-
-    async def send_video_frame(
-        self, video_frame: VideoFrame, options: SendOptions | None = None
-    ) -> TenError | None:
-        return await self._send(video_frame, options)
-
-    async def send_cmd(
-        self, cmd: Cmd, options: SendOptions | None = None
-    ) -> tuple[CmdResult | None, TenError | None]:
-        queue: asyncio.Queue = asyncio.Queue()
-        err = self._node.send(
-            cmd, wait=True, sink=_result_sink(asyncio.get_running_loop(), queue)
-        )
-        if err is not None:
-            return None, err
-        while True:
-            result = await queue.get()
-            if result.is_final():
-                return result, None
-
-    async def send_cmd_ex(
-        self, cmd: Cmd, options: SendOptions | None = None
-    ) -> AsyncGenerator[tuple[CmdResult | None, TenError | None], None]:
-        queue: asyncio.Queue = asyncio.Queue()
-        err = self._node.send(
-            cmd, wait=True, sink=_result_sink(asyncio.get_running_loop(), queue)
-        )
-        if err is not None:
-            yield None, err
-            return
-        while True:
-            result = await queue.get()
-            yield result, None
-            if result.is_completed():
-                return
-
-    async def return_result(
-        self, result: CmdResult, options: SendOptions | None = None
-    ) -> TenError | None:
-        return self._node.return_result(result)

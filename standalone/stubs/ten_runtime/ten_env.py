@@ -8,7 +8,45 @@ from ._runtime import LogMixin
 from .error import TenError
 
 
-class TenEnv(LogMixin):
+class SendMixin:
+    """The handler-style sends shared by TenEnv and TenEnvTester; ``_call(handler,
+    *args)`` runs a handler on the owner's thread."""
+
+    _node: Any
+
+    def _call(self, handler, *args) -> None:
+        raise NotImplementedError
+
+    def _send(self, msg: Any, error_handler) -> TenError | None:
+        err = self._node.send(msg, wait=error_handler is not None)
+        self._call(error_handler, err)
+        return None
+
+    def send_data(self, data, error_handler=None) -> TenError | None:
+        return self._send(data, error_handler)
+
+    def send_audio_frame(self, audio_frame, error_handler=None) -> TenError | None:
+        return self._send(audio_frame, error_handler)
+
+    def send_video_frame(self, video_frame, error_handler=None) -> TenError | None:
+        return self._send(video_frame, error_handler)
+
+    def send_cmd(self, cmd, result_handler=None) -> TenError | None:
+        def sink(result: Any) -> None:
+            self._call(result_handler, result, None)
+
+        err = self._node.send(cmd, wait=True, sink=sink)
+        if err is not None:
+            self._call(result_handler, None, err)
+        return None
+
+    def return_result(self, result, error_handler=None) -> TenError | None:
+        err = self._node.return_result(result)
+        self._call(error_handler, err)
+        return None
+
+
+class TenEnv(LogMixin, SendMixin):
     def __init__(self, *args, **kwargs):
         raise NotImplementedError("TenEnv is created by the runtime.")
 
@@ -82,7 +120,7 @@ class TenEnv(LogMixin):
         return self._node.prop_init_json(json_str)
 
     # -- sending (sync Extension only) ------------------------------------------
-    def _handler_call(self, handler, *args) -> None:
+    def _call(self, handler, *args) -> None:
         if handler is not None:
             self._node.loop.call_soon_threadsafe(self._guarded, handler, self, *args)
 
@@ -90,31 +128,3 @@ class TenEnv(LogMixin):
         from ._runtime import guard_sync
 
         guard_sync(self._node.graph, self._log_name, handler, *args)
-
-    def _send(self, msg: Any, error_handler) -> TenError | None:
-        err = self._node.send(msg, wait=error_handler is not None)
-        self._handler_call(error_handler, err)
-        return None
-
-    def send_data(self, data, error_handler=None) -> TenError | None:
-        return self._send(data, error_handler)
-
-    def send_audio_frame(self, audio_frame, error_handler=None) -> TenError | None:
-        return self._send(audio_frame, error_handler)
-
-    def send_video_frame(self, video_frame, error_handler=None) -> TenError | None:
-        return self._send(video_frame, error_handler)
-
-    def send_cmd(self, cmd, result_handler=None) -> TenError | None:
-        def sink(result: Any) -> None:
-            self._handler_call(result_handler, result, None)
-
-        err = self._node.send(cmd, wait=True, sink=sink)
-        if err is not None:
-            self._handler_call(result_handler, None, err)
-        return None
-
-    def return_result(self, result, error_handler=None) -> TenError | None:
-        err = self._node.return_result(result)
-        self._handler_call(error_handler, err)
-        return None

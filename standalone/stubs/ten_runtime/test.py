@@ -13,9 +13,10 @@ from typing import Any
 from ._runtime import LogMixin
 from ._tester_base import _ExtensionTester
 from .error import TenError
+from .ten_env import SendMixin
 
 
-class TenEnvTester(LogMixin):
+class TenEnvTester(LogMixin, SendMixin):
     _log_name = "tester"
 
     def __init__(self, *args, **kwargs):
@@ -42,34 +43,6 @@ class TenEnvTester(LogMixin):
     def _call(self, handler, *args) -> None:
         if handler is not None:
             self._node.call_soon(handler, self, *args)
-
-    def _send(self, msg: Any, error_handler) -> TenError | None:
-        err = self._node.send(msg, wait=error_handler is not None)
-        self._call(error_handler, err)
-        return None
-
-    def send_data(self, data, error_handler=None) -> TenError | None:
-        return self._send(data, error_handler)
-
-    def send_audio_frame(self, audio_frame, error_handler=None) -> TenError | None:
-        return self._send(audio_frame, error_handler)
-
-    def send_video_frame(self, video_frame, error_handler=None) -> TenError | None:
-        return self._send(video_frame, error_handler)
-
-    def send_cmd(self, cmd, result_handler=None) -> TenError | None:
-        def sink(result: Any) -> None:
-            self._call(result_handler, result, None)
-
-        err = self._node.send(cmd, wait=True, sink=sink)
-        if err is not None:
-            self._call(result_handler, None, err)
-        return None
-
-    def return_result(self, result, error_handler=None) -> TenError | None:
-        err = self._node.return_result(result)
-        self._call(error_handler, err)
-        return None
 
     def stop_test(self, error: TenError | None = None) -> None:
         self._node.graph.stop_test(error)
