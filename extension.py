@@ -170,9 +170,13 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         turn = self._turn
         if turn is None or turn.request_id != t.request_id:
             if t.request_id in self._completed:
+                # The base class hands us a chunk of a finished request as the one
+                # it is processing (otherwise it would be buffered): release its
+                # queue again, or every later request would wait for ever.
                 self.ten_env.log_warn(
                     f"text for request {t.request_id}, which has already ended: ignored"
                 )
+                await self.finish_request(t.request_id)
                 return
             if turn is not None and not turn.finalized:
                 # The base class only moves on after finish_request, so this is a
