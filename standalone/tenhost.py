@@ -53,10 +53,16 @@ def ensure() -> str:
 
 
 def ensure_package() -> None:
-    """Make ``import gradium_tts_python`` load this repository's root package."""
+    """Import this repository's root package as ``gradium_tts_python``.
+
+    Importing it registers the addon (``__init__`` imports ``addon``), so a tester
+    asking for ``gradium_tts_python`` finds it on the real runtime as on the
+    stand-ins, whatever the checkout folder is called.
+    """
     if PACKAGE_NAME in sys.modules:
         return
     if importlib.util.find_spec(PACKAGE_NAME) is not None:
+        importlib.import_module(PACKAGE_NAME)
         return
     spec = importlib.util.spec_from_file_location(
         PACKAGE_NAME,
