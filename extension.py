@@ -52,6 +52,7 @@ from .gradium_tts import (
 )
 
 VENDOR = "gradium"
+_COMPLETED_KEPT = 256
 CONNECTION_STATUS_DATA = "connection_status_changed"
 _KEEP_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -99,7 +100,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         self.client: GradiumTTSClient | None = None
         self._properties: dict[str, Any] = {}
         self._turn: _Turn | None = None
-        self._completed: set[str] = set()
+        # Recently ended request ids (insertion-ordered, bounded): late chunks of
+        # these are dropped instead of starting a second request.
+        self._completed: dict[str, None] = {}
         self._retired_clients: list[GradiumTTSClient] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -357,7 +360,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         finally:
             if self._turn is turn:
                 self._turn = None
-            self._completed.add(request_id)
+            self._completed[request_id] = None
+            while len(self._completed) > _COMPLETED_KEPT:
+                del self._completed[next(iter(self._completed))]
             self._close_retired()
             if reason != TTSAudioEndReason.INTERRUPTED:
                 # cancel_tts must not call finish_request (the base class clears
