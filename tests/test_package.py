@@ -1,0 +1,127 @@
+"""The package files: manifest, property.json, the example graph, the README table."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+
+import pytest
+from gradium_tts_python.config import CLIENT_PARAM_KEYS, GradiumTTSConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "gradium_tts_python"
+PLACEHOLDER = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)(\|([^}]*))?\}$")
+
+
+def load(path: str) -> dict:
+    return json.loads((ROOT / path).read_text())
+
+
+def resolve(value, env: dict[str, str]):
+    """Resolve ${env:VAR|default} the way TEN does (whole-string placeholders only)."""
+    if isinstance(value, dict):
+        return {k: resolve(v, env) for k, v in value.items()}
+    if isinstance(value, str) and (m := PLACEHOLDER.match(value)):
+        if m.group(1) in env:
+            return env[m.group(1)]
+        assert m.group(2) is not None, f"{value} has no default: TEN would exit"
+        return m.group(3)
+    return value
+
+
+def tracked_files() -> list[str]:
+    return [
+        str(p.relative_to(ROOT))
+        for p in ROOT.rglob("*")
+        if p.is_file() and ".git" not in p.parts and ".venv" not in p.parts
+    ]
+
+
+def test_manifest_identity_and_dependencies():
+    manifest = load("manifest.json")
+    assert manifest["type"] == "extension" and manifest["name"] == NAME
+    deps = {(d["type"], d["name"]): d["version"] for d in manifest["dependencies"]}
+    assert deps == {
+        ("system", "ten_runtime_python"): "0.11",
+        ("system", "ten_ai_base"): "0.7",
+    }
+    uris = [i["import_uri"] for i in manifest["api"]["interface"]]
+    assert uris == ["../../system/ten_ai_base/api/tts-interface.json"]
+    addon = (ROOT / "addon.py").read_text()
+    assert f'register_addon_as_extension("{NAME}")' in addon
+
+
+def test_package_ships_only_the_extension():
+    include = load("manifest.json")["package"]["include"]
+    shipped = {f for f in tracked_files() if any(fnmatch.fnmatch(f, pat) for pat in include)}
+    assert {"extension.py", "gradium_tts.py", "config.py", "addon.py", "__init__.py"} <= shipped
+    for path in shipped:
+        assert not path.startswith(("standalone/", "tests/", "bench/", "examples/", "scripts/")), path
+    for pattern in include:  # every entry names a file that exists
+        assert any(fnmatch.fnmatch(f, pattern) for f in tracked_files()), pattern
+
+
+def test_every_param_has_a_schema_except_json_config():
+    schema = load("manifest.json")["api"]["property"]["properties"]
+    declared = set(schema["params"]["properties"])
+    typed_fields = set(GradiumTTSConfig.model_fields) - {
+        "dump",
+        "dump_path",
+        "enable_words",
+        "extra_setup",
+        "ignored_params",
+        "json_config",  # object or string: TEN's schema has no union type
+    }
+    assert declared == typed_fields
+    assert {"dump", "dump_path", "enable_words"} <= set(schema)
+    assert schema["params"]["properties"]["sample_rate"]["type"] == "int64"
+
+
+def test_property_json_defaults_are_safe_without_the_env_variable():
+    props = resolve(load("property.json"), env={})
+    assert props["params"]["api_key"] == ""  # an unset key never kills the app
+    props["params"]["api_key"] = "k"
+    assert GradiumTTSConfig.from_properties(props).url.startswith("wss://")
+
+
+def test_example_graph_tts_node_matches_the_config():
+    graph = load("examples/voice_assistant_gradium/property.json")
+    (predefined,) = graph["ten"]["predefined_graphs"]
+    assert predefined["name"] == "voice_assistant_gradium"
+    nodes = predefined["graph"]["nodes"]
+    (tts,) = [n for n in nodes if n["addon"] == NAME]
+    assert tts["name"] == "tts"
+    known = set(GradiumTTSConfig.model_fields) | CLIENT_PARAM_KEYS
+    for key in tts["property"]["params"]:
+        assert key in known, f"graph param {key!r} is not a config key"
+    props = resolve(tts["property"], env={"GRADIUM_API_KEY": "k"})
+    config = GradiumTTSConfig.from_properties(props)
+    assert config.extra_setup == {} and config.ignored_params == []
+    # The TTS outputs are wired: audio to the RTC node, audio start/end to control.
+    wired = json.dumps(predefined["graph"]["connections"])
+    assert '"pcm_frame", "source": [{"extension": "tts"}]' in wired
+    assert '"tts_audio_end", "source": [{"extension": "tts"}]' in wired
+
+
+@pytest.mark.parametrize("folder", ["tests/configs", "tests/configs_local"])
+def test_guarder_config_placeholders_all_have_defaults(folder):
+    for path in sorted((ROOT / folder).glob("*.json")):
+        resolve(json.loads(path.read_text()), env={})  # asserts inside
+
+
+def test_readme_documents_every_param_and_no_other():
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `params\.([a-z_]+)`", readme, flags=re.M))
+    schema = load("manifest.json")["api"]["property"]["properties"]["params"]["properties"]
+    assert documented == set(schema) | {"json_config"}
+    for top in ("dump", "dump_path", "enable_words"):
+        assert f"| `{top}` |" in readme
+
+
+def test_readme_commands_are_the_ones_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in readme and "bash scripts/test.sh" in ci
+    assert "bash scripts/demo.sh" in readme and "bash scripts/demo.sh" in ci
