@@ -117,10 +117,14 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 raise ConfigError(f"cannot read properties: {err.error_message()}")
             self._properties = json.loads(raw or "{}")
             self.config = GradiumTTSConfig.from_properties(self._properties)
-        except (ConfigError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - ConfigError, bad JSON, anything
+            self.config = None
             self.config_error = str(exc)
             ten_env.log_error(f"invalid configuration: {exc}", category="key_point")
-            await self.send_tts_error("", self._error(str(exc), fatal=True, code="config"))
+            with contextlib.suppress(Exception):
+                await self.send_tts_error(
+                    "", self._error(str(exc), fatal=True, code="config")
+                )
             return
         ten_env.log_info(f"config: {self.config}", category="key_point")
         if self.config.ignored_params:
@@ -132,19 +136,27 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
     async def on_start(self, ten_env: AsyncTenEnv) -> None:
         await super().on_start(ten_env)
         if self.config is not None:
-            self.client = self._new_client(self.config)
-            self.client.start()  # prewarm: the first turn pays no handshake
+            try:
+                self.client = self._new_client(self.config)
+                self.client.start()  # prewarm: the first turn pays no handshake
+            except Exception as exc:  # noqa: BLE001 - requests will report it
+                self.client = None
+                self.config_error = f"cannot start the Gradium client: {exc}"
+                ten_env.log_error(self.config_error, category="key_point")
 
     async def on_stop(self, ten_env: AsyncTenEnv) -> None:
         try:
             await super().on_stop(ten_env)
         finally:
-            turn = self._turn
-            if turn is not None and not turn.finalized:
-                await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
-            for client in [self.client, *self._retired_clients]:
-                if client is not None:
-                    await client.aclose()
+            try:
+                turn = self._turn
+                if turn is not None and not turn.finalized:
+                    await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
+                for client in [self.client, *self._retired_clients]:
+                    if client is not None:
+                        await client.aclose()
+            except Exception as exc:  # noqa: BLE001 - stopping must not crash the app
+                ten_env.log_error(f"error while stopping: {exc!r}")
             self.client = None
             self._retired_clients.clear()
 
@@ -236,13 +248,16 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         return text
 
     async def cancel_tts(self) -> None:
+        self._completed.clear()  # the flush forgets every request, as the base does
         turn = self._turn
         if turn is None or turn.finalized:
             return
-        if turn.stream is not None:
-            turn.stream.cancel()  # the socket stays; late audio is dropped by id
-        await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
-        self._completed.clear()  # the flush forgets every request, as the base does
+        try:
+            if turn.stream is not None:
+                turn.stream.cancel()  # the socket stays; late audio is dropped by id
+            await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001 - the base re-raises: os._exit
+            self.ten_env.log_error(f"cancel of {turn.request_id} failed: {exc!r}")
 
     # --------------------------------------------------------------------- reader
     async def _read(self, turn: _Turn) -> None:

@@ -427,7 +427,12 @@ class TTSRequest:
             self._detach(conn, drop=not conn.closed)
         if error.rejected and self._attempt > 0:
             # Rejected again on a fresh socket: it is the key or the setup.
-            error = dataclasses.replace(error, fatal=True)
+            error = dataclasses.replace(
+                error,
+                fatal=True,
+                message=f"Gradium refused the request twice, check the API key "
+                f"and the setup (voice, model, format): {error.message}",
+            )
         if error.fatal:
             self._client.last_fatal = error
         replayable = not error.fatal and not self._audio_seen and self._attempt == 0

@@ -340,6 +340,8 @@ def test_rejected_key_is_fatal(server):
     sess = run_session(props(server, api_key="invalid_key"), script)
     first = errors(sess.records)[0]
     assert first.props["code"] == -1000
+    assert "check the API key" in first.props["message"]  # says what to fix
+    assert "revoked or expired" in first.props["message"]  # and what Gradium said
     assert first.props["vendor_info"] == {
         "vendor": "gradium",
         "code": "1008",
