@@ -10,6 +10,8 @@ shared machine:
   Target: TTFB p50 within 10 ms of first_audio + one round trip.
 - cold: the first request is sent the moment the extension starts (the greeting
   case): its TTFB includes the handshake the prewarm had not finished.
+- post-flush: a long answer is interrupted (tts_flush) mid-stream and the next
+  turn follows at once: it rides the same socket, so it should match "warm".
 - baseline: what a socket-per-request client that waits for ``ready`` pays
   (connect, setup, ready, text, first audio), measured with a raw websockets
   client against the same server.
@@ -98,6 +100,43 @@ def extension_run(url: str, requests: int, wait_for_prewarm: bool, pause_s: floa
     return ttfb, seen
 
 
+def after_flush_run(url: str, rounds: int, pause_s: float) -> list[float]:
+    """Barge-in: a long answer is flushed mid-stream; TTFB of the next turn."""
+    props = {"params": {"api_key": "bench-key", "url": url, "voice_id": "synthetic", "sample_rate": 24000}}
+    long_text = " ".join(SENTENCES * 3)
+
+    async def script(s):
+        await s.wait_for(
+            lambda recs: any(
+                r.props.get("current") == "connected"
+                for r in named(recs, "connection_status_changed")
+            ),
+            timeout=10,
+        )
+        for i in range(rounds):
+            before = len(s.records)
+            await s.text(f"long-{i}", long_text, metadata={"session_id": "b", "turn_id": 2 * i})
+            await s.wait_for(
+                lambda recs, b=before: sum(1 for r in recs[b:] if r.kind == "frame") >= 2,
+                timeout=10,
+            )
+            await s.flush(f"flush-{i}")
+            await s.wait_for(
+                lambda recs, b=before: any(r.name == "tts_flush_end" for r in recs[b:]),
+                timeout=10,
+            )
+            await s.text(f"next-{i}", SENTENCES[0], end=True, metadata={"session_id": "b", "turn_id": 2 * i + 1})
+            await s.wait_end(f"next-{i}", timeout=30)
+            await asyncio.sleep(pause_s)
+
+    session = run_session(props, script, timeout_s=60 + rounds * 10)
+    return [
+        float(m.props["metrics"]["ttfb"])
+        for m in metrics(session.records, "ttfb")
+        if str(m.props.get("metadata", {}).get("turn_id", 0) % 2) == "1"
+    ]
+
+
 async def baseline(url: str, requests: int, pause_s: float) -> list[float]:
     """Socket per request, waiting for ready before the text (TEN's 0.1.3 flow)."""
     out = []
@@ -148,6 +187,10 @@ def main() -> None:
     with tenhost.AppRunner(), ServerThread(ServerConfig(latency=latency, voice_engine="synthetic")) as server:
         warm_ttfb, warm_seen = extension_run(server.url, args.requests, True, pause)
         cold_ttfb, cold_seen = extension_run(server.url, 1, False, pause)
+        opened = server.connections_opened
+        rounds = max(5, args.requests // 2)
+        flushed = after_flush_run(server.url, rounds, pause)
+        flush_sockets = server.connections_opened - opened
         base = asyncio.run(baseline(server.url, args.requests, pause))
 
     print("\nper request TTFB (extension metric, ms), warm run, first request included:")
@@ -156,6 +199,8 @@ def main() -> None:
     print(describe("warm", warm_ttfb, target))
     print(describe("warm seen", warm_seen, target))
     print(describe("cold 1st", cold_ttfb))
+    print(describe("post-flush", flushed, target))
+    print(f"           sockets opened for {rounds} interrupted turns: {flush_sockets}")
     print(describe("baseline", base))
     ratio = statistics.median(base) / statistics.median(warm_ttfb)
     print(f"\nbaseline p50 / warm p50 = {ratio:.2f}x")
@@ -168,6 +213,7 @@ def main() -> None:
                     "warm_ttfb": warm_ttfb,
                     "warm_seen": warm_seen,
                     "cold_first": cold_ttfb,
+                    "after_flush": flushed,
                     "baseline": base,
                 },
                 indent=2,
