@@ -104,6 +104,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         # these are dropped instead of starting a second request.
         self._completed: dict[str, None] = {}
         self._retired_clients: list[GradiumTTSClient] = []
+        self._closing: set[asyncio.Task[None]] = set()  # held until they finish
 
     # ------------------------------------------------------------------ lifecycle
     def vendor(self) -> str:
@@ -178,7 +179,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                     await self._finalize(
                         turn,
                         TTSAudioEndReason.ERROR,
-                        self._error(f"internal error: {exc}", fatal=False, code="internal"),
+                        self._error(
+                            f"internal error: {exc}", fatal=False, code="internal"
+                        ),
                     )
 
     async def _handle_text(self, t: TTSTextInput) -> None:
@@ -200,7 +203,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             turn = _Turn(request_id=t.request_id, client=self.client)
             self._turn = turn
         elif turn.input_ended:
-            self.ten_env.log_warn(f"text after text_input_end for {t.request_id}: ignored")
+            self.ten_env.log_warn(
+                f"text after text_input_end for {t.request_id}: ignored"
+            )
             return
 
         self.metrics_add_input_characters(len(t.text))
@@ -300,7 +305,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         if not turn.ttfb_sent:
             turn.ttfb_sent = True
             turn.first_audio_at = time.monotonic()
-            ttfb = int((turn.first_audio_at - (turn.started_at or turn.first_audio_at)) * 1000)
+            ttfb = int(
+                (turn.first_audio_at - (turn.started_at or turn.first_audio_at)) * 1000
+            )
             await self.send_tts_ttfb_metrics(turn.request_id, ttfb)
         self.metrics_add_recv_audio_chunks(pcm)
         if self.config is not None and self.config.dump and not turn.dump_failed:
@@ -326,7 +333,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 text=word.text,
                 start_ms=start_ms,
                 duration_ms=duration_ms,
-                words=[TTSWord(word=word.text, start_ms=start_ms, duration_ms=duration_ms)],
+                words=[
+                    TTSWord(word=word.text, start_ms=start_ms, duration_ms=duration_ms)
+                ],
                 text_result_end=last,
                 metadata=self.update_metadata(turn.request_id, None),
             )
@@ -394,7 +403,11 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         old = self.config
         self._properties, self.config, self.config_error = merged, config, None
         self.ten_env.log_info(f"config updated: {config}", category="key_point")
-        if self.client is None or old is None or old.connection_key() != config.connection_key():
+        if (
+            self.client is None
+            or old is None
+            or old.connection_key() != config.connection_key()
+        ):
             if self.client is not None:
                 self._retired_clients.append(self.client)
                 self._close_retired()
@@ -406,7 +419,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         for client in list(self._retired_clients):
             if client is not active:
                 self._retired_clients.remove(client)
-                asyncio.create_task(client.aclose())
+                task = asyncio.create_task(client.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     # ----------------------------------------------------------------- helpers
     def _new_client(self, config: GradiumTTSConfig) -> GradiumTTSClient:
@@ -443,13 +458,19 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
     def _error(self, message: str, *, fatal: bool, code: str) -> ModuleError:
         return ModuleError(
             module=ModuleType.TTS,
-            code=ModuleErrorCode.FATAL_ERROR if fatal else ModuleErrorCode.NON_FATAL_ERROR,
+            code=ModuleErrorCode.FATAL_ERROR
+            if fatal
+            else ModuleErrorCode.NON_FATAL_ERROR,
             message=message,
-            vendor_info=ModuleErrorVendorInfo(vendor=VENDOR, code=code, message=message),
+            vendor_info=ModuleErrorVendorInfo(
+                vendor=VENDOR, code=code, message=message
+            ),
         )
 
     def _vendor_error(self, err: GradiumError) -> ModuleError:
-        return self._error(err.message, fatal=err.fatal, code=err.vendor_code or "error")
+        return self._error(
+            err.message, fatal=err.fatal, code=err.vendor_code or "error"
+        )
 
     async def _send_connection_status(self, current: str, last: str) -> None:
         data = Data.create(CONNECTION_STATUS_DATA)
@@ -483,7 +504,9 @@ class _Listener:
 
     async def on_connection_error(self, error: GradiumError) -> None:
         """A refused upgrade (401/403/404): say so once, before any request fails."""
-        self._ext.ten_env.log_error(f"gradium connection failed: {error}", category="vendor")
+        self._ext.ten_env.log_error(
+            f"gradium connection failed: {error}", category="vendor"
+        )
         if not self._reported:
             self._reported = True
             await self._ext.send_tts_error("", self._ext._vendor_error(error))

@@ -21,6 +21,10 @@ import tenhost  # noqa: E402
 
 TEN_HOST = tenhost.ensure()
 
+# The local Gradium server's fixtures: gradium_server, gradium_server_thread,
+# make_server.
+pytest_plugins = ["gradium_server.pytest_plugin"]
+
 
 def pytest_report_header(config):
     return f"TEN host: {TEN_HOST}"

@@ -20,7 +20,6 @@ from gradium_server import (
     GradiumServer,
     LatencyModel,
     Limits,
-    ServerConfig,
     synthesize_synthetic,
 )
 from gradium_server.formats import pcm16le_bytes
@@ -134,21 +133,6 @@ class Recorder:
 
     async def on_connection_error(self, error: GradiumError) -> None:
         self.errors.append(error)
-
-
-@pytest_asyncio.fixture
-async def make_server():
-    servers: list[GradiumServer] = []
-
-    async def factory(**overrides: Any) -> GradiumServer:
-        server = GradiumServer(ServerConfig.for_tests(**overrides))
-        await server.start("127.0.0.1", 0)
-        servers.append(server)
-        return server
-
-    yield factory
-    for server in servers:
-        await server.stop()
 
 
 @pytest_asyncio.fixture
@@ -711,7 +695,9 @@ async def test_idle_expiry_reopens_silently(make_server, make_client):
     assert listener.errors == []
 
 
-async def test_idle_agent_keeps_a_warm_socket_across_many_expiries(make_server, make_client):
+async def test_idle_agent_keeps_a_warm_socket_across_many_expiries(
+    make_server, make_client
+):
     # Idle expiry (0.3 s) comes well after the connect window (0.2 s): each one is
     # an expiry, not a rejection, so the client keeps reopening the socket.
     server = await make_server(limits=Limits(idle_timeout_s=0.3))

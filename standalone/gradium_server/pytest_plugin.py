@@ -7,9 +7,13 @@ must be on ``sys.path``). Both fixtures bind a free port on 127.0.0.1 and use
 * ``gradium_server``: a ``GradiumServer`` on the test's own event loop (async tests).
 * ``gradium_server_thread``: a ``ServerThread`` (its own loop and thread) for
   synchronous tests such as TEN's blocking tester.
+* ``make_server``: a factory, ``await make_server(**ServerConfig fields)``, for
+  tests that need their own latency, limits or keys; all stopped at teardown.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -38,3 +42,18 @@ async def gradium_server():
 def gradium_server_thread():
     with ServerThread(ServerConfig.for_tests()) as server:
         yield server
+
+
+@_async_fixture
+async def make_server():
+    servers: list[GradiumServer] = []
+
+    async def factory(**overrides: Any) -> GradiumServer:
+        server = GradiumServer(ServerConfig.for_tests(**overrides))
+        await server.start("127.0.0.1", 0)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        await server.stop()

@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "standalone") not in sys.path:
     sys.path.insert(0, str(ROOT / "standalone"))
 
-from gradium_server import GradiumServer, ServerConfig  # noqa: E402
 from gradium_server.pytest_plugin import (  # noqa: E402,F401 - fixtures
     gradium_server,
     gradium_server_thread,
+    make_server,
 )
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
@@ -172,20 +171,3 @@ class Helpers:
 def h() -> type[Helpers]:
     """The raw-client helpers (a fixture because test files cannot import conftest)."""
     return Helpers
-
-
-@pytest_asyncio.fixture
-async def make_server():
-    """Factory: ``await make_server(**ServerConfig fields)`` -> started server
-    (instant latency + synthetic voice unless overridden); all stopped at teardown."""
-    servers: list[GradiumServer] = []
-
-    async def factory(**overrides: Any) -> GradiumServer:
-        server = GradiumServer(ServerConfig.for_tests(**overrides))
-        await server.start("127.0.0.1", 0)
-        servers.append(server)
-        return server
-
-    yield factory
-    for server in servers:
-        await server.stop()

@@ -131,9 +131,7 @@ class AsyncTTS2BaseExtension(AsyncExtension, ABC):
     async def on_data(self, ten_env: AsyncTenEnv, data: Data) -> None:
         name = data.get_name()
         if name == DATA_TTS_TEXT_INPUT:
-            payload, err = data.get_property_to_json("")
-            if err is not None:
-                raise RuntimeError(f"Failed to get data payload: {err.error_message()}")
+            payload = _payload(data)
             try:
                 t = TTSTextInput.model_validate_json(payload)
             except Exception as e:
@@ -148,9 +146,7 @@ class AsyncTTS2BaseExtension(AsyncExtension, ABC):
                         self.metadatas[t.request_id] = t.metadata
                 await self.input_queue.put(t)
         elif name == DATA_FLUSH:
-            payload, err = data.get_property_to_json("")
-            if err is not None:
-                raise RuntimeError(f"Failed to get data payload: {err.error_message()}")
+            payload = _payload(data)
             try:
                 f = TTSFlush.model_validate_json(payload)
             except Exception as e:
@@ -458,3 +454,11 @@ class AsyncTTS2BaseExtension(AsyncExtension, ABC):
     async def metrics_calculate_duration(self) -> None:
         self.recv_audio_duration = self._bytes_to_ms(self.recv_audio_chunks)
         self.total_recv_audio_duration = self._bytes_to_ms(self.total_recv_audio_chunks)
+
+
+def _payload(data: Data) -> str:
+    """The message's JSON; a failure raises, which is fatal, as in the real base."""
+    payload, err = data.get_property_to_json("")
+    if err is not None:
+        raise RuntimeError(f"Failed to get data payload: {err.error_message()}")
+    return payload
