@@ -1,7 +1,24 @@
 #!/usr/bin/env bash
 # Every test: the extension, its client, the conformance and ordering suites, the
-# TEN stand-ins and the local Gradium server.
+# TEN stand-ins and the local Gradium server. Extra arguments go to pytest; without
+# a path among them, the whole tests/ folder runs.
+#
+# pytest settings (asyncio auto mode, 120 s per test) live in tests/conftest.py, not
+# in pyproject.toml, so that no other suite run near this package picks them up.
+# TEN_PYTHON_THREAD_MODE (single_thread, the default, or multi_thread) is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
-exec .venv/bin/python -m pytest "$@"
+
+paths=()
+for arg in "$@"; do
+  case "$arg" in
+    -*) ;;
+    *) if [ -e "${arg%%::*}" ]; then paths+=("$arg"); fi ;;
+  esac
+done
+default=()
+if [ ${#paths[@]} -eq 0 ]; then default=(tests); fi
+
+exec .venv/bin/python -m pytest -ra -o asyncio_default_fixture_loop_scope=function \
+  ${default[@]+"${default[@]}"} "$@"

@@ -94,15 +94,23 @@ class AppRunner:
     """The TEN app every tester graph lives in, started as TEN's own tests do.
 
     ``with AppRunner():`` runs an ``App`` in a thread for the duration; on the real
-    runtime this is required before any ``AsyncExtensionTester.run()``.
+    runtime this is required before any ``AsyncExtensionTester.run()``. The ``App``
+    is created inside that thread: the real runtime aborts the process when an
+    ``App`` runs in a thread other than the one that created it (contract §1.8).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float = 10.0) -> None:
         import threading
 
+        self._timeout_s = timeout_s
+        self._ready = threading.Event()
+        self._app = None
+        self._thread = threading.Thread(target=self._main, name="ten-app", daemon=True)
+
+    def _main(self) -> None:
         from ten_runtime import App, TenEnv
 
-        ready = threading.Event()
+        ready = self._ready
 
         class _App(App):
             def on_configure(self, ten_env: TenEnv) -> None:
@@ -113,15 +121,18 @@ class AppRunner:
                 ready.set()
                 ten_env.on_init_done()
 
-        self._ready = ready
-        self._app = _App()
-        self._thread = threading.Thread(target=lambda: self._app.run(False), daemon=True)
+        self._app = _App()  # created in the thread that runs it
+        self._app.run(False)
 
     def __enter__(self) -> AppRunner:
         self._thread.start()
-        self._ready.wait(timeout=10)
+        if not self._ready.wait(timeout=self._timeout_s):
+            raise RuntimeError(
+                f"the TEN app did not reach on_init within {self._timeout_s:g} s"
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._app.close()
+        if self._app is not None:
+            self._app.close()
         self._thread.join(timeout=10)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,10 +58,20 @@ def test_manifest_identity_and_dependencies():
 
 def test_package_ships_only_the_extension():
     include = load("manifest.json")["package"]["include"]
-    shipped = {f for f in tracked_files() if any(fnmatch.fnmatch(f, pat) for pat in include)}
-    assert {"extension.py", "gradium_tts.py", "config.py", "addon.py", "__init__.py"} <= shipped
+    shipped = {
+        f for f in tracked_files() if any(fnmatch.fnmatch(f, pat) for pat in include)
+    }
+    assert {
+        "extension.py",
+        "gradium_tts.py",
+        "config.py",
+        "addon.py",
+        "__init__.py",
+    } <= shipped
     for path in shipped:
-        assert not path.startswith(("standalone/", "tests/", "bench/", "examples/", "scripts/")), path
+        assert not path.startswith(
+            ("standalone/", "tests/", "bench/", "examples/", "scripts/")
+        ), path
     for pattern in include:  # every entry names a file that exists
         assert any(fnmatch.fnmatch(f, pattern) for f in tracked_files()), pattern
 
@@ -114,7 +127,9 @@ def test_guarder_config_placeholders_all_have_defaults(folder):
 def test_readme_documents_every_param_and_no_other():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `params\.([a-z_]+)`", readme, flags=re.M))
-    schema = load("manifest.json")["api"]["property"]["properties"]["params"]["properties"]
+    schema = load("manifest.json")["api"]["property"]["properties"]["params"][
+        "properties"
+    ]
     assert documented == set(schema) | {"json_config"}
     for top in ("dump", "dump_path", "enable_words"):
         assert f"| `{top}` |" in readme
@@ -125,3 +140,115 @@ def test_readme_commands_are_the_ones_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in readme and "bash scripts/test.sh" in ci
     assert "bash scripts/demo.sh" in readme and "bash scripts/demo.sh" in ci
+
+
+# ----------------------------------------------------- pytest settings stay ours
+
+_GUARDER_CONFTEST = """
+def pytest_addoption(parser):
+    parser.addoption("--extension_name", action="store", required=True)
+    parser.addoption("--config_dir", action="store", required=True)
+"""
+
+_GUARDER_REPORT = """
+import json, sys
+
+
+def test_report(request):
+    c = request.config
+    print("REPORT " + json.dumps({
+        "inipath": str(c.inipath) if c.inipath else None,
+        "ini_timeout": c.getini("timeout"),
+        "option_timeout": c.getoption("timeout"),
+        "effective_timeout": getattr(c, "_env_timeout", None),
+        "asyncio_mode": str(c.getoption("asyncio_mode") or c.getini("asyncio_mode")),
+        "addopts": c.getini("addopts"),
+        "our_server_plugin": c.pluginmanager.has_plugin("gradium_server.pytest_plugin"),
+        "tenhost_imported": "tenhost" in sys.modules,
+    }))
+"""
+
+
+def _run_guarder_like(tmp_path: Path, package: Path) -> dict:
+    """Run a throwaway suite the way TEN's tts_guarder is run on this package."""
+    guarder = tmp_path / "tts_guarder"
+    (guarder / "tests").mkdir(parents=True)
+    (guarder / "tests" / "conftest.py").write_text(_GUARDER_CONFTEST)
+    (guarder / "tests" / "test_report.py").write_text(_GUARDER_REPORT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/",
+            "--extension_name",
+            NAME,
+            "--config_dir",
+            str(package / "tests" / "configs_local"),
+            "-s",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=guarder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [
+        x.split("REPORT ", 1)[1] for x in proc.stdout.splitlines() if "REPORT " in x
+    ]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    return json.loads(lines[0])
+
+
+def _pytest_table(path: str | None) -> bool:
+    return path is not None and "[tool.pytest" in Path(path).read_text()
+
+
+def test_our_pytest_settings_do_not_leak_into_a_guarder_run(tmp_path):
+    report = _run_guarder_like(tmp_path, ROOT)
+    # pytest may still name our pyproject.toml as its (settings-free) config file
+    # when nothing else is found: what matters is that no setting comes from it.
+    assert not _pytest_table(report["inipath"])
+    assert report["ini_timeout"] == "" and report["option_timeout"] is None
+    assert report["effective_timeout"] is None  # no 120 s timeout
+    assert report["asyncio_mode"] == "strict"  # pytest-asyncio's default
+    assert report["addopts"] == []
+    # tests/conftest.py is loaded (a parent folder of --config_dir) but stays inert.
+    assert report["our_server_plugin"] is False
+    assert report["tenhost_imported"] is False
+
+
+def test_the_guarder_like_run_sees_a_leaking_pytest_table(tmp_path):
+    """Control: the same run does pick up a package's pytest table (the old bug)."""
+    leaky = tmp_path / "leaky_tts_python"
+    (leaky / "tests" / "configs_local").mkdir(parents=True)
+    (leaky / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\ntimeout = 120\nasyncio_mode = "auto"\n'
+    )
+    report = _run_guarder_like(tmp_path, leaky)
+    assert report["inipath"] == str(leaky / "pyproject.toml")
+    assert report["effective_timeout"] == 120.0
+    assert report["asyncio_mode"] == "auto"
+
+
+def test_pyproject_has_no_pytest_table():
+    assert "[tool.pytest" not in (ROOT / "pyproject.toml").read_text()
+
+
+def test_our_own_runs_get_auto_mode_and_the_timeout():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_config.py", "--collect-only"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "asyncio: mode=Mode.AUTO" in proc.stdout
+    assert "timeout: 120.0s" in proc.stdout

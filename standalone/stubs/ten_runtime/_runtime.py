@@ -1,8 +1,10 @@
 """The stand-in's engine: logging, the shared loop, fatal errors, single-mode graphs.
 
-- §1.2: one shared asyncio loop in thread ``PythonGlobalMainThread`` for every
-  extension; every callback is its own task; an exception escaping a callback is
-  fatal (logged, then ``run()`` raises StandinFatalError, or ``os._exit(1)`` when
+- §1.2: ``TEN_PYTHON_THREAD_MODE``: ``single_thread`` (the default) runs every
+  extension on one shared asyncio loop in thread ``PythonGlobalMainThread``;
+  ``multi_thread`` gives each extension its own loop in its own thread. Every
+  callback is its own task; an exception escaping a callback is fatal (logged,
+  then ``run()`` raises StandinFatalError, or ``os._exit(1)`` when
   ``TEN_STANDIN_FATAL=exit``).
 - §1.4: lifecycle order, with messages held until ``on_init`` has returned.
 - §1.7: property merge, ``${env:...}`` placeholders and schemas.
@@ -149,12 +151,67 @@ def global_loop() -> asyncio.AbstractEventLoop:
         return _global_loop
 
 
+def thread_mode() -> str:
+    """``multi_thread`` if TEN_PYTHON_THREAD_MODE says so, else ``single_thread``."""
+    mode = os.environ.get("TEN_PYTHON_THREAD_MODE", "single_thread")
+    return "multi_thread" if mode == "multi_thread" else "single_thread"
+
+
+def own_loop(name: str) -> asyncio.AbstractEventLoop:
+    """A loop in a thread of its own (multi_thread mode); ends with ``retire_loop``."""
+    loop = asyncio.new_event_loop()
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+    threading.Thread(
+        target=main, name=f"PythonExtensionThread-{name}", daemon=True
+    ).start()
+    return loop
+
+
+RETIRE_GRACE_S = 5.0
+
+
+async def retire_loop(node: Any) -> None:
+    """End an extension's own loop (multi_thread) after on_deinit.
+
+    Tasks still running get ``RETIRE_GRACE_S`` to finish (an exception escaping one
+    is fatal, as in single_thread mode); what is left then is cancelled.
+    """
+    me = asyncio.current_task()
+    rest = [t for t in asyncio.all_tasks() if t is not me]
+    if rest:
+        await asyncio.wait(rest, timeout=RETIRE_GRACE_S)
+    node.shutting_down = True
+    rest = [t for t in rest if not t.done()]
+    for t in rest:
+        t.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
+    asyncio.get_running_loop().stop()
+
+
+def call_soon(loop: asyncio.AbstractEventLoop | None, fn, *args) -> None:
+    """``call_soon_threadsafe`` that tolerates a loop already closed."""
+    if loop is None:
+        return
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        pass  # that extension's own loop is gone (multi_thread)
+
+
 # ---------------------------------------------------------------- fatal errors
 
 _late_fatals: list[str] = []
 
 
-def _exit_mode() -> bool:
+def exit_mode() -> bool:
     return os.environ.get("TEN_STANDIN_FATAL") == "exit"
 
 
@@ -167,9 +224,14 @@ def _flush_and(die) -> None:
     die()
 
 
+def abort_process() -> None:
+    """SIGABRT, whatever TEN_STANDIN_FATAL says: where the real runtime asserts."""
+    _flush_and(os.abort)
+
+
 def report_fatal(graph: Graph | None, text: str, abort: bool = False) -> None:
     """The real runtime ends the process here; the stand-in fails the run loudly."""
-    if _exit_mode():
+    if exit_mode():
         _flush_and(os.abort if abort else lambda: os._exit(1))
     if graph is None or not graph.add_fatal(text):
         _late_fatals.append(text)
@@ -178,7 +240,10 @@ def report_fatal(graph: Graph | None, text: str, abort: bool = False) -> None:
 def uncaught(graph: Graph | None, who: str | None, exc: BaseException) -> None:
     head = f"[{who}] Uncaught exception: {exc}" if who else f"Uncaught exception: {exc}"
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    emit(who or "tester", LogLevel.ERROR, f"{head}\ntraceback: {tb}")
+    if who:
+        emit(who, LogLevel.ERROR, f"{head}\ntraceback: {tb}")
+    else:  # the tester's wrapper prints to stdout (observed), not to the TEN log
+        print(f"{head}\ntraceback: {tb}", file=sys.stdout, flush=True)
     report_fatal(graph, f"{head}\n{tb}")
 
 
@@ -425,7 +490,9 @@ class ExtNode(PropertyStore):
         self.graph = graph
         self.name = addon_name
         self.prop_json = prop_json
-        self.loop = global_loop()
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
+        self.own_loop = False
+        self.shutting_down = False
         self.props: dict = {}
         self.ready = False
         self.closed = False
@@ -454,6 +521,8 @@ class ExtNode(PropertyStore):
         self.test_props = json.loads(self.prop_json) if self.prop_json else {}
 
     def start(self) -> None:
+        self.own_loop = thread_mode() == "multi_thread"
+        self.loop = own_loop(self.name) if self.own_loop else global_loop()
         asyncio.run_coroutine_threadsafe(self._lifecycle(), self.loop)
 
     def request_stop(self) -> None:
@@ -462,7 +531,7 @@ class ExtNode(PropertyStore):
             if self._stop_evt is not None:
                 self._stop_evt.set()
 
-        self.loop.call_soon_threadsafe(on_loop)
+        call_soon(self.loop, on_loop)
 
     # -- lifecycle (§1.4) ----------------------------------------------------
     async def _lifecycle(self) -> None:
@@ -493,6 +562,8 @@ class ExtNode(PropertyStore):
             with self._lock:
                 self.closed = True
             self.done.set()
+            if self.own_loop:
+                asyncio.get_running_loop().create_task(retire_loop(self))
 
     def _create_instance(self) -> bool:
         from .async_extension import AsyncExtension
@@ -536,7 +607,7 @@ class ExtNode(PropertyStore):
             if fut is not None and not fut.done():
                 fut.set_result(None)
 
-        self.loop.call_soon_threadsafe(on_loop)
+        call_soon(self.loop, on_loop)
 
     def _load_properties(self) -> bool:
         props = deep_merge(deep_merge(self.props, self.pkg_props), self.test_props)
@@ -589,7 +660,7 @@ class ExtNode(PropertyStore):
             if not self.ready:
                 self._held.append((kind, msg))
             else:
-                self.loop.call_soon_threadsafe(self._spawn, kind, msg)
+                call_soon(self.loop, self._spawn, kind, msg)
         return None
 
     def _spawn(self, kind: str, msg: Any) -> None:

@@ -1,10 +1,23 @@
-"""App (contract §1.8): thin; supports the FakeApp pattern of the test conftests."""
+"""App (contract §1.8): thin; supports the FakeApp pattern of the test conftests.
+
+An ``App`` belongs to the thread that created it. ``run()`` called from any other
+thread aborts the process, as the real runtime's thread sanitizer does (verified
+on 0.11.71): TEN's conftests create ``FakeApp()`` inside the thread that runs it.
+``close()`` may be called from any thread.
+"""
 
 from __future__ import annotations
 
 import threading
 
-from ._runtime import PropertyStore, apply_log_config, raise_late_fatals
+from ._runtime import (
+    PropertyStore,
+    abort_process,
+    apply_log_config,
+    emit,
+    raise_late_fatals,
+)
+from .log_level import LogLevel
 from .ten_env import TenEnv
 
 
@@ -26,6 +39,7 @@ class App:
         self._ten_node = _AppNode()
         self._ten_env = TenEnv._create(self._ten_node, None)
         self._ten_closed = threading.Event()
+        self._ten_owner = threading.get_ident()
 
     def on_configure(self, ten_env: TenEnv) -> None:
         ten_env.on_configure_done()
@@ -37,6 +51,16 @@ class App:
         ten_env.on_deinit_done()
 
     def run(self, run_in_background: bool) -> None:
+        current = threading.get_ident()
+        if current != self._ten_owner:
+            emit(
+                None,
+                LogLevel.ERROR,
+                f"Access object across threads, current thread {current:#x}, "
+                f"but belonging thread {self._ten_owner:#x}.",
+            )
+            emit(None, LogLevel.ERROR, "ten_py_app_run: Invalid argument.")
+            abort_process()
         if run_in_background:
             threading.Thread(target=self._main, name="ten-app", daemon=True).start()
         else:

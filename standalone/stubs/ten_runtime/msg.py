@@ -55,8 +55,20 @@ class Msg:
     def set_property_from_json(
         self, path: str | None, json_str: str
     ) -> TenError | None:
-        # Invalid JSON aborts the real process; here it raises (fatal in a callback).
-        value = _props.parse_json(json_str, f"setting property {path!r} of a message")
+        # Invalid JSON aborts the real process (observed): with TEN_STANDIN_FATAL=exit
+        # the stand-in aborts too; otherwise it raises (fatal inside a callback).
+        try:
+            value = _props.parse_json(
+                json_str, f"setting property {path!r} of a message"
+            )
+        except ValueError:
+            from ._runtime import abort_process, emit, exit_mode
+            from .log_level import LogLevel
+
+            emit(None, LogLevel.ERROR, f"Failed to parse {json_str}")
+            if exit_mode():
+                abort_process()
+            raise
         return self._set(path, value)
 
     def get_property_to_json(

@@ -122,7 +122,9 @@ class TenEnv(LogMixin, SendMixin):
     # -- sending (sync Extension only) ------------------------------------------
     def _call(self, handler, *args) -> None:
         if handler is not None:
-            self._node.loop.call_soon_threadsafe(self._guarded, handler, self, *args)
+            from ._runtime import call_soon
+
+            call_soon(self._node.loop, self._guarded, handler, self, *args)
 
     def _guarded(self, handler, *args) -> None:
         from ._runtime import guard_sync

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from typing import Any
 
 from ten_ai_base.message import (
@@ -92,6 +94,18 @@ class ProbeBasicExtension(AsyncExtension):
                     err.error_message() if err else None,
                 ]
             await ten_env.send_data(_reply("got", out))
+        elif name == "whoami":
+            me = {
+                "thread": threading.current_thread().name,
+                "ident": threading.get_ident(),
+                "loop": id(asyncio.get_running_loop()),
+            }
+            await ten_env.send_data(_reply("me", {**payload, **me}))
+        elif name == "block":  # blocks its loop's thread, as a careless extension would
+            EVENTS.append(("block_start", time.monotonic()))
+            time.sleep(payload["ms"] / 1000)  # noqa: ASYNC251 - on purpose
+            EVENTS.append(("block_end", time.monotonic()))
+            await ten_env.send_data(_reply("blocked", payload))
         elif name == "raise":
             raise RuntimeError(payload.get("message", "probe boom"))
         elif name == "raise_cancelled":
