@@ -4,6 +4,12 @@ Properties arrive as the package ``property.json`` deep-merged with the graph no
 ``property``. Known keys are lifted out of ``params`` into typed fields; whatever is
 left in ``params`` is passed through to Gradium's ``setup`` message, but can never
 override a key this extension owns (``RESERVED_SETUP_KEYS``).
+
+Types are strict and match ``manifest.json`` ``api.property``: TEN refuses a value of
+the wrong type before the extension runs (the process aborts with "Invalid
+property."), so accepting ``"16000"`` for an int64 or ``"true"`` for a bool here
+would only hide a graph that cannot run. An integer for a float64 is accepted, as
+TEN adjusts it. ``json_config`` (object or JSON string) is the one undeclared param.
 """
 
 from __future__ import annotations
@@ -13,7 +19,17 @@ import math
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 DEFAULT_URL = "wss://api.gradium.ai/api/speech/tts"
 DEFAULT_VOICE_ID = "YTpq7expH9539ERJ"  # Gradium's flagship English voice "Emma"
@@ -87,23 +103,23 @@ class GradiumTTSConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
     # Top-level properties (TEN's tts-interface conventions).
-    dump: bool = False
-    dump_path: str = "/tmp"
-    enable_words: bool = False
+    dump: StrictBool = False
+    dump_path: StrictStr = "/tmp"
+    enable_words: StrictBool = False
 
-    # Lifted out of ``params``.
-    api_key: SecretStr = SecretStr("")
-    url: str = DEFAULT_URL
-    model_name: str = DEFAULT_MODEL
-    voice_id: str = DEFAULT_VOICE_ID
-    voice: str = ""
-    sample_rate: int = DEFAULT_SAMPLE_RATE
+    # Lifted out of ``params``. Strict types: what manifest.json declares.
+    api_key: SecretStr = SecretStr("")  # a str only (SecretStr takes no number)
+    url: StrictStr = DEFAULT_URL
+    model_name: StrictStr = DEFAULT_MODEL
+    voice_id: StrictStr = DEFAULT_VOICE_ID
+    voice: StrictStr = ""
+    sample_rate: StrictInt = DEFAULT_SAMPLE_RATE
     json_config: dict[str, Any] | None = None
-    pronunciation_id: str = ""
-    retry_for_s: float | None = None
-    connect_timeout_s: float = 10.0
-    response_timeout_s: float = 15.0
-    max_socket_age_s: float = 240.0
+    pronunciation_id: StrictStr = ""
+    retry_for_s: StrictFloat | None = None  # StrictFloat takes an int, as TEN does
+    connect_timeout_s: StrictFloat = 10.0
+    response_timeout_s: StrictFloat = 15.0
+    max_socket_age_s: StrictFloat = 240.0
 
     # Pass-through setup keys, and what was dropped (for a warning at start).
     extra_setup: dict[str, Any] = Field(default_factory=dict)
@@ -127,16 +143,18 @@ class GradiumTTSConfig(BaseModel):
 
         fields: dict[str, Any] = {}
         for key in ("dump", "dump_path", "enable_words"):
+            if key in params:  # also declared (and checked by TEN) inside params
+                fields[key] = _typed(f"params.{key}", params[key], cls, key)
             if key in props:
                 fields[key] = props[key]
-            elif key in params:
-                fields[key] = params[key]
 
         url = params.pop("url", None)
         base_url = params.pop("base_url", None)
-        if not url and base_url:
+        if base_url is not None:
+            _typed("params.base_url", base_url, cls, "url")
+        if url in (None, "") and base_url:
             url = base_url  # older graphs used base_url; accepted as an alias
-        if url:
+        if url not in (None, ""):
             fields["url"] = url
         api_key = params.pop("api_key", "")
         fields["api_key"] = "" if api_key is None else api_key
@@ -267,16 +285,45 @@ def _parse_json_config(value: Any) -> dict[str, Any] | None:
     raise ConfigError("params.json_config must be an object or a JSON string")
 
 
+_JSON_TYPE = {bool: "a bool", int: "an integer", float: "a float", str: "a string"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return _JSON_TYPE.get(type(value), type(value).__name__)
+
+
+def _typed(where: str, value: Any, cls: type[BaseModel], field: str) -> Any:
+    """Check ``value`` against ``field``'s strict type; ConfigError names ``where``."""
+    try:
+        cls.model_validate({field: value})  # the field's own (strict) type
+    except ValidationError as exc:
+        raise ConfigError(_describe(where, exc.errors()[0], value)) from None
+    return value
+
+
+def _describe(where: str, error: dict, value: Any) -> str:
+    text = f"{where}: {error.get('msg', 'invalid value')}, got {_json_type(value)}"
+    if error.get("type", "").endswith("_type") and "api_key" not in where:
+        text += f" ({json.dumps(value, default=str)[:60]})"
+    return text
+
+
 def _first_validation_problem(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         try:
             first = errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            where = where if where in ("dump", "dump_path", "enable_words") else (
-                f"params.{where}"
+            where = (
+                where
+                if where in ("dump", "dump_path", "enable_words")
+                else (f"params.{where}")
             )
-            return f"{where}: {first.get('msg', 'invalid value')}"
+            return _describe(where, first, first.get("input"))
         except (IndexError, KeyError, TypeError):
             pass
     return "invalid configuration"

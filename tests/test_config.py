@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -134,8 +135,12 @@ def test_extra_params_pass_through_but_never_override_reserved_keys():
 
 
 def test_client_settings_never_reach_the_wire():
-    fields = make(connect_timeout_s=3, response_timeout_s=4, max_socket_age_s=100).setup_fields()
-    assert not {"connect_timeout_s", "response_timeout_s", "max_socket_age_s"} & set(fields)
+    fields = make(
+        connect_timeout_s=3, response_timeout_s=4, max_socket_age_s=100
+    ).setup_fields()
+    assert not {"connect_timeout_s", "response_timeout_s", "max_socket_age_s"} & set(
+        fields
+    )
 
 
 @pytest.mark.parametrize("name", ["retry_for_s", "connect_timeout_s"])
@@ -146,9 +151,18 @@ def test_negative_numbers_are_rejected(name):
 
 def test_top_level_dump_settings():
     config = GradiumTTSConfig.from_properties(
-        {"dump": True, "dump_path": "/tmp/x", "enable_words": True, "params": {"api_key": KEY}}
+        {
+            "dump": True,
+            "dump_path": "/tmp/x",
+            "enable_words": True,
+            "params": {"api_key": KEY},
+        }
     )
-    assert (config.dump, config.dump_path, config.enable_words) == (True, "/tmp/x", True)
+    assert (config.dump, config.dump_path, config.enable_words) == (
+        True,
+        "/tmp/x",
+        True,
+    )
 
 
 def test_secret_never_appears_in_string_forms():
@@ -168,4 +182,124 @@ def test_connection_key_changes_only_with_socket_settings():
     a = make(voice_id="v1")
     assert a.connection_key() == make(voice_id="v2").connection_key()
     assert a.connection_key() != make(sample_rate=16000).connection_key()
-    assert a.connection_key() != make(url="ws://127.0.0.1:1/api/speech/tts").connection_key()
+    assert (
+        a.connection_key()
+        != make(url="ws://127.0.0.1:1/api/speech/tts").connection_key()
+    )
+
+
+# --------------------------------------------- config.py and manifest.json agree
+
+MANIFEST_PROPS = json.loads((ROOT / "manifest.json").read_text())["api"]["property"][
+    "properties"
+]
+
+
+def _declared() -> list[tuple[str, str]]:
+    """(where, TEN type) of every property the manifest declares, params included."""
+    out = []
+    for key, spec in MANIFEST_PROPS.items():
+        if key == "params":
+            out += [(f"params.{k}", s["type"]) for k, s in spec["properties"].items()]
+        else:
+            out.append((key, spec["type"]))
+    return out
+
+
+DECLARED = _declared()
+
+# What TEN's schema check lets through for each declared type (contract §1.7:
+# "adjusted and validated"; a string or 3.7 for int64 aborts, verified). Reading
+# taken for float64: an integer is adjusted to a float, so it passes.
+WRONG = {
+    "string": [1, 2.5, True, {"a": 1}, ["x"]],
+    "int64": ["16000", 3.7, 16000.0, True, {"a": 1}],
+    "bool": ["true", 1, 0, "false", {"a": 1}],
+    "float64": ["1.5", True, {"a": 1}, ["1"]],
+}
+RIGHT = {"string": ["x"], "int64": [1], "bool": [True, False], "float64": [2.5, 3]}
+# Right-typed values that config.py's own value checks also accept.
+RIGHT_FOR = {
+    "params.url": ["ws://127.0.0.1:9/api/speech/tts"],
+    "params.base_url": ["ws://127.0.0.1:9/api/speech/tts"],
+    "params.sample_rate": [16000, 48000],
+}
+
+
+def ten_accepts(ten_type: str, value) -> bool:
+    if isinstance(value, bool):
+        return ten_type == "bool"
+    if ten_type == "string":
+        return isinstance(value, str)
+    if ten_type == "int64":
+        return isinstance(value, int)
+    if ten_type == "float64":
+        return isinstance(value, (int, float))
+    return ten_type == "bool" and isinstance(value, bool)
+
+
+def _props_with(where: str, value) -> dict:
+    props = {"params": {"api_key": KEY}}
+    if where.startswith("params."):
+        props["params"][where[len("params.") :]] = value
+    else:
+        props[where] = value
+    return props
+
+
+def test_every_declared_type_is_one_config_py_checks():
+    assert {t for _, t in DECLARED} <= set(WRONG)
+    assert len(DECLARED) >= 15
+    assert "json_config" not in MANIFEST_PROPS["params"]["properties"]
+
+
+@pytest.mark.parametrize("where,ten_type", DECLARED)
+def test_a_wrong_typed_value_is_refused_by_config_py_as_by_ten(where, ten_type):
+    for value in WRONG[ten_type]:
+        assert not ten_accepts(ten_type, value)
+        with pytest.raises(ConfigError, match=re.escape(where) + ": "):
+            GradiumTTSConfig.from_properties(_props_with(where, value))
+
+
+@pytest.mark.parametrize("where,ten_type", DECLARED)
+def test_a_right_typed_value_is_accepted_by_config_py_as_by_ten(where, ten_type):
+    for value in RIGHT_FOR.get(where, RIGHT[ten_type]):
+        assert ten_accepts(ten_type, value)
+        config = GradiumTTSConfig.from_properties(_props_with(where, value))
+        field = {"params.base_url": "url"}.get(where, where.split(".")[-1])
+        got = getattr(config, field)
+        if field == "api_key":
+            got = got.get_secret_value()
+        assert got == value and type(got) is type(
+            float(value) if ten_type == "float64" else value
+        )
+
+
+def test_the_standin_schema_check_draws_the_same_line():
+    """The stand-in runtime refuses exactly the values config.py refuses."""
+    import tenhost
+
+    if not tenhost.is_standin():
+        pytest.skip("the real runtime aborts the process on these values")
+    from ten_runtime import _schema
+
+    for ten_type in WRONG:
+        for value in WRONG[ten_type]:
+            with pytest.raises(_schema.SchemaError):
+                _schema.adjust(value, {"type": ten_type}, ".x")
+        for value in RIGHT[ten_type]:
+            _schema.adjust(value, {"type": ten_type}, ".x")
+
+
+def test_sample_rate_as_a_string_names_the_value():
+    with pytest.raises(
+        ConfigError,
+        match=r'params\.sample_rate: Input should be a valid integer, got a string \("16000"\)',
+    ):
+        make(sample_rate="16000")
+
+
+def test_a_wrong_typed_key_is_refused_without_printing_it():
+    with pytest.raises(ConfigError) as info:
+        GradiumTTSConfig.from_properties({"params": {"api_key": 123456789}})
+    assert "params.api_key" in str(info.value) and "123456789" not in str(info.value)
