@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import standin_probe_ext  # noqa: F401  (registers the probe addons)
 from standin_probe_ext.harness import Recorder, data, run
 
@@ -51,7 +53,8 @@ def test_package_properties_are_deep_merged_with_test_json(probe_events):
     }
 
 
-def test_env_placeholders(probe_events, monkeypatch):
+def test_env_placeholders(probe_events, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="ten")
     monkeypatch.setenv("STANDIN_SET_VAR", "the_value")
     monkeypatch.delenv("STANDIN_UNSET_VAR", raising=False)
     props = {
@@ -72,6 +75,11 @@ def test_env_placeholders(probe_events, monkeypatch):
     assert seen["partial"] == "x ${env:STANDIN_SET_VAR} y"
     assert seen["nested"] == {"deep": ["the_value"]}
     assert seen["pkg_env"] == "pkg_default"  # placeholder left in property.json
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert (
+        "Environment variable STANDIN_UNSET_VAR is not found, using default value the_default."
+        in infos
+    )
 
 
 def test_messages_sent_before_on_init_arrive_after_it_and_before_on_start(probe_events):

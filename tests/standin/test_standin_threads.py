@@ -27,20 +27,33 @@ if not tenhost.is_standin():
 BASIC = "standin_probe_basic"
 HERE = Path(__file__).resolve().parent
 STANDALONE = HERE.parents[1] / "standalone"
-BLOCK_MS = 1500
+BLOCK_MS = 2000
 
 
 class _WhoAmI(Recorder):
-    """Records the tester's own thread, then asks the extension for its thread."""
+    """Records the tester's own thread, asks the extension for its thread, and keeps
+    its graph alive until every graph in ``answers`` has its answer (so that no
+    thread has ended, and had its id reused, before the comparison)."""
 
-    def __init__(self, tag: str) -> None:
-        super().__init__([data("whoami", {"tag": tag})], until=lambda r: r.named("me"))
+    def __init__(self, tag: str, answers: list, all_in: threading.Event) -> None:
+        super().__init__([data("whoami", {"tag": tag})])
+        self.answers = answers
+        self.all_in = all_in
 
     async def on_start(self, ten_env) -> None:
         self.tester_thread = threading.current_thread().name
         self.tester_ident = threading.get_ident()
         self.tester_loop = id(asyncio.get_running_loop())
         await super().on_start(ten_env)
+        await asyncio.to_thread(self.all_in.wait, 10)
+        ten_env.stop_test()
+
+    async def on_data(self, ten_env, msg) -> None:
+        await super().on_data(ten_env, msg)
+        if msg.get_name() == "me":
+            self.answers.append(msg.get_name())
+            if len(self.answers) == 2:
+                self.all_in.set()
 
 
 def _run_side_by_side(testers: list[Recorder]) -> list:
@@ -58,9 +71,15 @@ def _run_side_by_side(testers: list[Recorder]) -> list:
     return results
 
 
+def _pair() -> list[_WhoAmI]:
+    answers: list = []
+    all_in = threading.Event()
+    return [_WhoAmI("a", answers, all_in), _WhoAmI("b", answers, all_in)]
+
+
 def test_single_thread_mode_runs_every_extension_on_one_shared_loop(monkeypatch):
     monkeypatch.delenv("TEN_PYTHON_THREAD_MODE", raising=False)  # the default
-    testers = [_WhoAmI("a"), _WhoAmI("b")]
+    testers = _pair()
     assert _run_side_by_side(testers) == [None, None]
     (a,), (b,) = testers[0].named("me"), testers[1].named("me")
     assert a["thread"] == b["thread"] == "PythonGlobalMainThread"
@@ -72,7 +91,7 @@ def test_single_thread_mode_runs_every_extension_on_one_shared_loop(monkeypatch)
 
 def test_multi_thread_mode_gives_each_extension_its_own_loop_thread(monkeypatch):
     monkeypatch.setenv("TEN_PYTHON_THREAD_MODE", "multi_thread")
-    testers = [_WhoAmI("a"), _WhoAmI("b")]
+    testers = _pair()
     assert _run_side_by_side(testers) == [None, None]
     (a,), (b,) = testers[0].named("me"), testers[1].named("me")
     assert a["ident"] != b["ident"] and a["loop"] != b["loop"]

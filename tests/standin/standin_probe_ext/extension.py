@@ -23,6 +23,7 @@ from ten_runtime import (
     Cmd,
     CmdResult,
     Data,
+    Loc,
     SendOptions,
     StatusCode,
 )
@@ -87,7 +88,10 @@ class ProbeBasicExtension(AsyncExtension):
         elif name == "get":
             out = {}
             for kind, path in payload["reads"]:
-                value, err = await getattr(ten_env, f"get_property_{kind}")(path)
+                if kind == "exists":
+                    value, err = await ten_env.is_property_exist(path)
+                else:
+                    value, err = await getattr(ten_env, f"get_property_{kind}")(path)
                 out[f"{kind}:{path}"] = [
                     value,
                     err.error_code() if err else None,
@@ -106,6 +110,13 @@ class ProbeBasicExtension(AsyncExtension):
             time.sleep(payload["ms"] / 1000)  # noqa: ASYNC251 - on purpose
             EVENTS.append(("block_end", time.monotonic()))
             await ten_env.send_data(_reply("blocked", payload))
+        elif name == "set_bad_json":
+            try:
+                err = await ten_env.set_property_from_json("x", "not json")
+                outcome = {"returned": err is None}
+            except Exception as e:  # noqa: BLE001 - the observed behaviour is a raise
+                outcome = {"raised": str(e)}
+            await ten_env.send_data(_reply("set_bad_json_done", outcome))
         elif name == "raise":
             raise RuntimeError(payload.get("message", "probe boom"))
         elif name == "raise_cancelled":
@@ -138,6 +149,8 @@ class ProbeTTSExtension(AsyncTTS2BaseExtension):
         if name == "probe_send":
             spec = json.loads(data.get_property_to_json("")[0])
             out = _reply(spec["name"], spec["props"])
+            if spec.get("dests"):
+                out.set_dests([Loc(extension_name=n) for n in spec["dests"]])
             options = SendOptions(wait_for_result=True) if spec.get("wait") else None
             err = await ten_env.send_data(out, options)
             await ten_env.send_data(
