@@ -6,7 +6,7 @@ Each test names the contract section it holds (see standalone/stubs/README.md).
 from __future__ import annotations
 
 import standin_probe_ext  # noqa: F401  (registers the probe addons)
-from standin_probe_ext.harness import Recorder, data, run, text_input
+from standin_probe_ext.harness import Recorder, data, ended, run, text_input
 from ten_runtime import AsyncExtensionTester, AudioFrameDataFmt
 
 BASIC = "standin_probe_basic"
@@ -96,3 +96,15 @@ def test_a_received_audio_frame_carries_what_was_set():
 def test_the_default_tester_timeout_is_three_minutes():
     # §1.8 (verified): with no set_timeout, run() gives up after 180 s.
     assert AsyncExtensionTester()._ten_timeout_us == 180_000_000
+
+
+def test_extra_metadata_of_audio_start_stays_in_that_message():
+    # §2.3 (verified): extra_metadata of send_tts_audio_start is in that message
+    # only, not in later frames or in tts_audio_end.
+    first = {"session_id": "s1", "turn_id": 1}
+    tester = Recorder([text_input("A", "xmeta", True, first)], until=ended("A"))
+    assert run(tester, TTS) is None
+    assert tester.named("tts_audio_start")[0]["metadata"] == {**first, "probe_extra": 1}
+    frames = [p for kind, _, p in tester.events if kind == "frame"]
+    assert [f["metadata"] for f in frames] == [first]
+    assert tester.named("tts_audio_end")[0]["metadata"] == first

@@ -177,7 +177,8 @@ class ProbeTTSExtension(AsyncTTS2BaseExtension):
         rid = t.request_id
         if rid != self.current_rid:
             self.current_rid = rid
-            await self.send_tts_audio_start(rid)
+            extra = {"probe_extra": 1} if t.text == "xmeta" else None
+            await self.send_tts_audio_start(rid, extra_metadata=extra)
         text = t.text
         self.metrics_add_output_characters(len(text))
         if text.startswith("sleep:"):
