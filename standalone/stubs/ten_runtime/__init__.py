@@ -5,7 +5,10 @@ from /work/shared/reference/ten-tts-contract.md §1. Where the real runtime ends
 the process (an uncaught exception in a callback, a missing ``${env:VAR}``, an
 invalid property), the stand-in logs the same line and makes ``run()`` raise
 ``StandinFatalError``; with ``TEN_STANDIN_FATAL=exit`` it ends the process like
-the real one.
+the real one. An ``App`` run from a thread other than its creator's aborts the
+process in any case. ``TEN_PYTHON_THREAD_MODE`` (``single_thread`` by default,
+or ``multi_thread``) is honoured. README.md lists each verified runtime behaviour
+and the test that holds it.
 """
 
 from ._runtime import StandinFatalError as StandinFatalError  # not in __all__
