@@ -491,7 +491,7 @@ class ExtNode(PropertyStore):
         self.name = addon_name
         self.prop_json = prop_json
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
-        self.own_loop = False
+        self.has_own_loop = False
         self.shutting_down = False
         self.props: dict = {}
         self.ready = False
@@ -521,8 +521,8 @@ class ExtNode(PropertyStore):
         self.test_props = json.loads(self.prop_json) if self.prop_json else {}
 
     def start(self) -> None:
-        self.own_loop = thread_mode() == "multi_thread"
-        self.loop = own_loop(self.name) if self.own_loop else global_loop()
+        self.has_own_loop = thread_mode() == "multi_thread"
+        self.loop = own_loop(self.name) if self.has_own_loop else global_loop()
         asyncio.run_coroutine_threadsafe(self._lifecycle(), self.loop)
 
     def request_stop(self) -> None:
@@ -562,7 +562,7 @@ class ExtNode(PropertyStore):
             with self._lock:
                 self.closed = True
             self.done.set()
-            if self.own_loop:
+            if self.has_own_loop:
                 asyncio.get_running_loop().create_task(retire_loop(self))
 
     def _create_instance(self) -> bool:
