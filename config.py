@@ -307,8 +307,9 @@ def _typed(where: str, value: Any, cls: type[BaseModel], field: str) -> Any:
 
 def _describe(where: str, error: dict, value: Any) -> str:
     text = f"{where}: {error.get('msg', 'invalid value')}, got {_json_type(value)}"
-    if error.get("type", "").endswith("_type") and "api_key" not in where:
-        text += f" ({json.dumps(value, default=str)[:60]})"
+    scalar = isinstance(value, (str, int, float, bool))
+    if scalar and error.get("type", "").endswith("_type") and "api_key" not in where:
+        text += f" ({json.dumps(value)[:60]})"  # e.g. "16000" for an int64
     return text
 
 
