@@ -14,19 +14,13 @@ import time
 from typing import Any
 
 import pytest
+import test_client
 from gradium_server import LatencyModel
-from test_client import (  # noqa: F401 - make_client is a fixture
-    SETUP,
-    Recorder,
-    collect,
-    make_client,
-    reference,
-    synth,
-    wait_until,
-)
-
 from gradium_tts_python.config import ConfigError, GradiumTTSConfig
 from gradium_tts_python.gradium_tts import Audio, Failed, GradiumTTSClient
+from test_client import SETUP, Recorder, collect, reference, synth, wait_until
+
+make_client = test_client.make_client  # the fixture
 
 RATE = 16000
 BYTES_PER_S = RATE * 2
@@ -87,9 +81,10 @@ async def test_cancel_closes_the_socket_and_the_server_stops(make_server, make_c
     late_s = sum(e.data["audio_bytes"] for e in late) / BYTES_PER_S
     assert late_s <= 0.25, late_s
     total_s = len(reference(LONG)) / BYTES_PER_S
-    sent_s = sum(
-        e.data["audio_bytes"] for e in server.events.select("out", "audio", cid)
-    ) / BYTES_PER_S
+    sent_s = (
+        sum(e.data["audio_bytes"] for e in server.events.select("out", "audio", cid))
+        / BYTES_PER_S
+    )
     assert sent_s < total_s / 2  # most of the answer was never generated
 
 
@@ -142,7 +137,9 @@ async def test_cancel_with_another_request_streaming_retires_the_socket(
     req_b.send_text(other)
     req_b.end()
     collect_b = asyncio.create_task(collect(req_b))
-    assert await wait_until(lambda: server.sent("audio", client_req_id=req_b.client_req_id))
+    assert await wait_until(
+        lambda: server.sent("audio", client_req_id=req_b.client_req_id)
+    )
 
     req_a.cancel()
     n_seen = len(seen_a)
@@ -214,7 +211,11 @@ def test_flush_mode_config():
     config = GradiumTTSConfig.from_properties(drop)
     assert config.flush_mode == "drop"
     assert "flush_mode" not in config.setup_fields()  # never sent to Gradium
-    with pytest.raises(ConfigError, match=r"params\.flush_mode must be one of close, drop"):
-        GradiumTTSConfig.from_properties({"params": {"api_key": "k", "flush_mode": "x"}})
+    with pytest.raises(
+        ConfigError, match=r"params\.flush_mode must be one of close, drop"
+    ):
+        GradiumTTSConfig.from_properties(
+            {"params": {"api_key": "k", "flush_mode": "x"}}
+        )
     with pytest.raises(ValueError, match="flush_mode"):
         GradiumTTSClient("ws://127.0.0.1:1/", "k", flush_mode="kill")
