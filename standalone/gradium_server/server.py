@@ -339,7 +339,8 @@ class ServerThread:
 
     # Read-only or thread-safe members, forwarded as they are: url, port, config,
     # inject, clear_faults, log, log_snapshot, clear_log, received, sent,
-    # events_of, connections_opened, connection_attempts.
+    # events_of, events (the EventLog, thread-safe), connections_opened,
+    # connection_attempts.
     _FORWARDED = frozenset(
         {
             "url",
@@ -353,6 +354,7 @@ class ServerThread:
             "received",
             "sent",
             "events_of",
+            "events",
             "connections_opened",
             "connection_attempts",
         }
