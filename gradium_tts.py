@@ -1,16 +1,23 @@
 """Gradium streaming TTS client: asyncio + websockets, no TEN import.
 
-One persistent WebSocket per client, opened ahead of time (``start``), carries many
-synthesis requests: each request is a Gradium session multiplexed with its own
-``client_req_id`` and ``close_ws_on_eos=false``. ``setup`` and the first text go out
-back to back, without waiting for ``ready``. A single reader task per socket routes
-``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by ``client_req_id``
-to the request's event stream.
+Persistent sockets, opened ahead of time (``start``), carry many synthesis
+requests: each request is a Gradium session multiplexed with its own
+``client_req_id`` and ``close_ws_on_eos=false``. ``setup`` and the first text go
+out back to back, without waiting for ``ready``. A single reader task per socket
+routes ``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by
+``client_req_id`` to the request's event stream.
+
+Sockets (``GradiumTTSClient``): the active one takes new requests; with
+``flush_mode="close"`` a standby is kept open beside it while requests run, so a
+cancel can close the cancelled request's socket (Gradium has no cancel message,
+§2.5) and the next request still pays no handshake. One event-driven maintainer
+opens, promotes, recycles and closes sockets, with capped, jittered backoff.
 
 Failures are typed (``GradiumError.fatal``) from structured signals only: the HTTP
 status of a refused upgrade, the ``code`` of an ``error`` message, the close code,
 and the phase the socket was in. A request that fails before any of its audio
-arrived is replayed once, on a fresh socket, with the text sent so far.
+arrived is replayed once, on another socket, with the text sent so far; it has one
+liveness deadline, shared by its replay.
 
 Protocol facts follow ``shared/reference/gradium-protocol.md`` (§ numbers below).
 """
