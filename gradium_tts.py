@@ -901,7 +901,7 @@ class GradiumTTSClient:
         if self._usable(self._standby) and not want_standby:
             self._retire(self._standby)
         for conn in (self._active, self._standby):
-            if self._usable(conn):
+            if self._usable(conn) and conn.recycle_at > now:
                 deadlines.append(conn.recycle_at)
         active = self._active
         need = (
