@@ -19,7 +19,7 @@ import time
 
 import pytest
 import test_client
-from gradium_server import Fault
+from gradium_server import Fault, Limits
 from gradium_tts_python.gradium_tts import Failed, GradiumTTSClient, endpoint
 from test_client import API_KEY, SETUP, Recorder, collect, reference, synth, wait_until
 
@@ -78,10 +78,7 @@ async def test_clients_started_together_recycle_over_a_window(make_server):
 
 
 # ----------------------------------------------------------------- outage (C.1)
-@pytest.mark.parametrize("arg", [1011, "reset"])
-async def test_outage_accept_then_close_no_storm_no_flapping(
-    make_server, make_client, arg
-):
+async def outage(make_server, make_client, arg) -> None:
     server = await make_server()
     server.inject(Fault("accept_then_close", arg=arg, count=10_000))
     listener = Recorder()
@@ -114,6 +111,35 @@ async def test_outage_accept_then_close_no_storm_no_flapping(
     assert out.audio == reference("back again")
     assert listener.statuses[-1][0] == "connected"
     assert len(listener.statuses) <= 5
+
+
+async def test_outage_accept_then_close_no_storm_no_flapping(make_server, make_client):
+    """Both variants (1011 close, TCP reset), side by side: 10 s idle each."""
+    await asyncio.gather(
+        outage(make_server, make_client, 1011),
+        outage(make_server, make_client, "reset"),
+    )
+
+
+async def test_idle_expiry_reopens_are_spread(make_server):
+    """30 idle clients started together, server idle limit 2 s: each expired
+    socket is reopened after a random delay (up to 20 % of its life)."""
+    server = await make_server(limits=Limits(idle_timeout_s=2.0))
+    clients = [GradiumTTSClient(server.url, API_KEY) for _ in range(30)]
+    try:
+        for client in clients:
+            client.start()
+        assert await wait_until(lambda: server.connections_opened >= 60, 6)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    opens = sorted(e.t for e in server.events_of("open"))
+    first, reopens = opens[:30], opens[30:60]
+    assert first[-1] - first[0] < 0.5
+    expired = [e for e in server.sent("error") if "idle" in e.get("message", "")]
+    assert len(expired) >= 30
+    assert reopens[-1] - reopens[0] >= 0.15, reopens[-1] - reopens[0]
+    busiest = max(sum(1 for t in reopens if s <= t < s + 0.03) for s in reopens)
+    assert busiest <= 20, busiest
 
 
 async def test_socket_closing_before_serving_counts_as_failure(
