@@ -114,9 +114,10 @@ def classify_code(code: int | None, *, socket_had_ready: bool) -> tuple[bool, bo
       when the same request is rejected again on a fresh socket (see
       ``TTSRequest._fail``). A bad key therefore costs one extra handshake and
       is then reported as fatal; an idle expiry costs a reconnect and no error.
-      For sockets no request used, the phase decides: refused within the
-      connect window counts toward giving up the prewarm; later, it is an idle
-      expiry and the socket is simply reopened (``_on_socket_closed``).
+      For sockets no request used, the age decides: refused within the settle
+      window (2 s) it is a failed attempt (two in a row stop the background
+      attempts); later, it is an idle expiry and the socket is simply reopened
+      (``_on_socket_closed``).
     Everything else (1000/1001 before the end, 1006 lost connection, 1011 worker
     failure, unknown codes) is non-fatal.
     """
