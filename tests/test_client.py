@@ -837,7 +837,9 @@ async def test_api_key_never_logged_nor_in_errors(make_server, make_client, capl
 
 
 # ------------------------------------------------------------ 16. background backoff
-async def test_background_reconnect_backs_off_on_a_down_server(make_server, make_client):
+async def test_background_reconnect_backs_off_on_a_down_server(
+    make_server, make_client
+):
     server = await make_server()
     listener = Recorder()
     client = make_client(server.url, listener=listener)
