@@ -223,6 +223,7 @@ RIGHT_FOR = {
     "params.url": ["ws://127.0.0.1:9/api/speech/tts"],
     "params.base_url": ["ws://127.0.0.1:9/api/speech/tts"],
     "params.sample_rate": [16000, 48000],
+    "params.flush_mode": ["close", "drop"],
 }
 
 
