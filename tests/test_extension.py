@@ -294,7 +294,9 @@ def test_word_timestamps_become_text_results_before_audio_end(server):
         (word,) = r.props["words"]
         assert word["word"] == r.props["text"]
         assert 0 <= word["start_ms"] and word["start_ms"] + word["duration_ms"] <= total + 1
-        assert r.props["metadata"] == META
+    assert [r.props["metadata"] for r in results] == [
+        {**META, "turn_seq_id": i, "turn_status": 1 if i == 3 else 0} for i in range(4)
+    ]
     check_request_sequences(sess.records, ["r1"])
 
 
