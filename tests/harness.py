@@ -171,6 +171,15 @@ class Session(AsyncExtensionTester):
             except asyncio.TimeoutError:
                 pass
 
+    async def until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Poll ``predicate()`` (state outside the records, e.g. the server's)."""
+        deadline = time.monotonic() + timeout
+        while not (value := predicate()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s polling")
+            await asyncio.sleep(0.02)
+        return value
+
     async def wait_end(self, request_id: str, timeout: float = 10.0) -> Rec:
         return await self.wait_for(
             lambda recs: next(
