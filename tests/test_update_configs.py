@@ -210,6 +210,13 @@ def test_a_request_in_flight_keeps_its_client_which_closes_after_it(monkeypatch)
 # ------------------------------------------------------------ before on_start
 def test_update_before_on_start_leaves_no_client_behind(monkeypatch, server):
     probe = Probe(monkeypatch)
+    on_init = GradiumTTSExtension.on_init
+
+    async def slow_on_init(self, ten_env):
+        await on_init(self, ten_env)
+        await asyncio.sleep(0.3)  # the command surely arrives during on_init
+
+    monkeypatch.setattr(GradiumTTSExtension, "on_init", slow_on_init)
 
     async def script(s):
         status, result = await s.cmd(
