@@ -726,7 +726,8 @@ def test_guarder_subtitle_alignment(server, tmp_path):
     check_subtitle_alignment(results, frames, last_status=1)
     # beside the subtitle keys, the request's own metadata
     assert all(
-        {k: p["metadata"][k] for k in ("session_id", "turn_id")} == meta for p in results
+        {k: p["metadata"][k] for k in ("session_id", "turn_id")} == meta
+        for p in results
     )
     assert [p["text_result_end"] for p in results] == [False] * (len(results) - 1) + [
         True

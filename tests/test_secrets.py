@@ -146,23 +146,31 @@ def test_a_working_session_never_shows_the_key(watched, tmp_path):
         async def script(s):
             await s.text("r1", "Secrets stay secret.", end=True, metadata=META)
             await s.wait_end("r1")
-            await s.text("r2", "A longer request that gets flushed. " * 4, metadata=META)
+            await s.text(
+                "r2", "A longer request that gets flushed. " * 4, metadata=META
+            )
             await s.wait_for(lambda recs: len(frames_between(recs, "r2")) >= 2)
             await s.flush("f1")
             await s.wait_for(lambda recs: named(recs, "tts_flush_end"))
             # a client setting (rebuilds the client) and a bad scheme (refused)
-            status, _ = await s.cmd("update_configs", {"params": {"response_timeout_s": 9}})
+            status, _ = await s.cmd(
+                "update_configs", {"params": {"response_timeout_s": 9}}
+            )
             assert status == 0
             bad = f"http://u:{CANARY}@example.test/x?key={CANARY}"
             status, result = await s.cmd("update_configs", {"params": {"url": bad}})
-            assert status == 1 and "http://***@example.test/x?key=***" in result["message"]
+            assert (
+                status == 1 and "http://***@example.test/x?key=***" in result["message"]
+            )
             await s.text("r3", "Still fine.", end=True, metadata=META)
             await s.wait_end("r3")
 
         sess = run_session(canary_props(srv.url, tmp_path), script)
         (setup, *_) = srv.received("setup")
     # the pass-through values did reach Gradium (they are the user's to send)
-    assert setup["json_config"]["auth"] == CANARY and setup["custom_auth_token"] == CANARY
+    assert (
+        setup["json_config"]["auth"] == CANARY and setup["custom_auth_token"] == CANARY
+    )
     assert named(sess.records, "tts_text_result") and not errors(sess.records)
     dumps = list((tmp_path / "dump").iterdir())
     assert len(dumps) == 3 and not [p for p in dumps if leaks(p.name)]
@@ -200,11 +208,14 @@ def test_a_bad_scheme_is_reported_without_the_key(watched, tmp_path):
     async def script(s):
         await s.wait_for(lambda recs: errors(recs))
 
-    sess = run_session(canary_props("http://example.test/api/speech/tts", tmp_path), script)
+    sess = run_session(
+        canary_props("http://example.test/api/speech/tts", tmp_path), script
+    )
     (err,) = errors(sess.records)
     assert err.props["code"] == -1000
-    assert "http://***@example.test/api/speech/tts?x-api-key=***&token=***" in (
-        err.props["message"]
+    assert (
+        "http://***@example.test/api/speech/tts?x-api-key=***&token=***"
+        in (err.props["message"])
     )
     check_graph(sess)
 
@@ -219,4 +230,7 @@ def test_the_config_string_shows_no_value_that_may_be_a_secret():
     shown = config.safe_dict()
     assert shown["json_config"] == {"temp": 0.5, "auth": "***"}  # numbers kept
     assert shown["extra_setup"] == {"custom_auth_token": "***"}
-    assert shown["url"] == "wss://***@api.example.test/api/speech/tts?x-api-key=***&token=***"
+    assert (
+        shown["url"]
+        == "wss://***@api.example.test/api/speech/tts?x-api-key=***&token=***"
+    )

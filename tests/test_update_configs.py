@@ -66,7 +66,9 @@ class Probe:
                     continue
                 frame = getattr(task.get_coro(), "cr_frame", None)
                 owner = frame.f_locals.get("self") if frame is not None else None
-                if any(owner is o or getattr(owner, "_client", None) is o for o in owners):
+                if any(
+                    owner is o or getattr(owner, "_client", None) is o for o in owners
+                ):
                     probe.leftover_tasks.append(repr(task))
 
         monkeypatch.setattr(GradiumTTSExtension, "on_start", on_start_)
@@ -117,7 +119,11 @@ def server():
 def test_new_timeouts_reach_the_next_request(monkeypatch, server):
     probe = Probe(monkeypatch)
     server.inject(Fault("stall_mid_stream", arg=1, match_text="stalls"))
-    new = {"connect_timeout_s": 3.0, "response_timeout_s": 1.0, "max_socket_age_s": 100.0}
+    new = {
+        "connect_timeout_s": 3.0,
+        "response_timeout_s": 1.0,
+        "max_socket_age_s": 100.0,
+    }
 
     async def script(s):
         await s.text("r1", "Before the update.", end=True, metadata=META)
@@ -185,7 +191,9 @@ def test_a_request_in_flight_keeps_its_client_which_closes_after_it(monkeypatch)
         async def script(s):
             await s.text("r1", MEDIUM, end=True, metadata=META)
             await s.wait_frames(2)
-            status, _ = await s.cmd("update_configs", {"params": {"response_timeout_s": 5}})
+            status, _ = await s.cmd(
+                "update_configs", {"params": {"response_timeout_s": 5}}
+            )
             assert status == 0
             await s.wait_end("r1")
             # r1's client closes once r1 is over: only the new socket stays
