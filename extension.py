@@ -479,18 +479,18 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         """
         merged = _deep_merge(self._properties, configs)
         config = GradiumTTSConfig.from_properties(merged)
+        changed = _client_settings(config) != _client_settings(self._client_config)
+        client = None
+        if self._started and not self._stopped and (self.client is None or changed):
+            client = self._new_client(config)  # raises: nothing has changed yet
         self._properties, self.config, self.config_error = merged, config, None
         self.ten_env.log_info(f"config updated: {config}", category="key_point")
-        if not self._started or self._stopped:
-            return
-        if self.client is None or _client_settings(config) != _client_settings(
-            self._client_config
-        ):
+        if client is not None:
             if self.client is not None:
                 self._retired_clients.append(self.client)
-                self.client = None
                 self._close_retired()
-            self._start_client(config)
+            self.client, self._client_config = client, config
+            client.start()  # prewarm
 
     def _close_retired(self) -> None:
         active = self._turn.client if self._turn and not self._turn.finalized else None

@@ -138,7 +138,7 @@ def test_flush_while_ending_with_an_error_comes_after_its_audio_end_and_error(
 # ------------------------------------------------------ flush in the other phases
 def _phase_server(phase: str) -> ServerThread:
     if phase == "before_ready":  # the socket is still being opened
-        latency = LatencyModel(handshake_s=0.8, rtt_s=0.0, first_audio_s=0.0, rtf=0.0)
+        latency = LatencyModel(handshake_s=1.5, rtt_s=0.0, first_audio_s=0.0, rtf=0.0)
     elif phase == "before_audio":  # text went out, no audio yet
         latency = LatencyModel(handshake_s=0.0, rtt_s=0.0, first_audio_s=1.0, rtf=0.0)
     else:  # mid-audio: real-time pacing
