@@ -169,3 +169,21 @@ def test_flush_in_every_phase_of_a_request(monkeypatch, tmp_path, phase):
     frames = frames_between(sess.records, "r1")
     assert bool(frames) == (phase == "mid_audio")
     assert not errors(sess.records)
+
+
+def test_flush_while_an_empty_request_ends_comes_after_its_audio_end(
+    monkeypatch, tmp_path
+):
+    stalled = stall(monkeypatch, "usage_send")  # the ending runs in request_tts itself
+    with ServerThread(ServerConfig.for_tests()) as srv:
+
+        async def script(s):
+            await s.text("r1", " ", end=True, metadata=META)
+            assert await asyncio.to_thread(stalled.wait, 10)
+            await s.flush("f1", FLUSH_META)
+            await s.wait_for(lambda recs: named(recs, "tts_flush_end"))
+            await quiet(s)
+
+        sess = run_session(props(srv, tmp_path), script)
+    check_flushed(sess.records, "r1", reason=1)
+    assert not frames_between(sess.records, "r1") and not errors(sess.records)
