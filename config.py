@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -87,18 +87,40 @@ def _mask(secret: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """Mask a ``token`` query parameter (browser-style auth) in a URL for logs."""
+    """A URL for logs and error messages: ``scheme://host[:port]/path`` only.
+
+    User info (``user:key@``) becomes ``***@``, every query value becomes ``***``
+    (whatever its name: a key may hide under any of them) and a query item without
+    ``=`` is masked whole; the fragment is dropped. Text that is not a URL with a
+    scheme and a host is not echoed at all.
+    """
     try:
-        parts = urlsplit(url)
-    except ValueError:
+        parts = urlsplit(url.strip())
+    except (ValueError, AttributeError):
         return "<invalid url>"
-    if not parts.query:
-        return url
-    query = [
-        (k, _mask(v) if k.lower() in ("token", "api_key", "key") else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*.<>")))
+    if not parts.scheme or not parts.netloc:
+        return "<not a URL>"
+    _, at, host = parts.netloc.rpartition("@")
+    shown = f"{parts.scheme}://{'***@' if at else ''}{host}{parts.path}"
+    if parts.query:
+        items = [
+            f"{item.partition('=')[0]}=***" if "=" in item else "***"
+            for item in parts.query.split("&")
+            if item
+        ]
+        shown += "?" + "&".join(items)
+    return shown
+
+
+def _mask_values(value: Any) -> Any:
+    """Free-form settings for logs: keys and numbers kept, every string masked."""
+    if isinstance(value, dict):
+        return {k: _mask_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_values(v) for v in value]
+    if isinstance(value, str):
+        return "***" if value else ""
+    return value
 
 
 class GradiumTTSConfig(BaseModel):
@@ -269,6 +291,9 @@ class GradiumTTSConfig(BaseModel):
         data = self.model_dump(exclude={"api_key"})
         data["api_key"] = _mask(self.api_key.get_secret_value())
         data["url"] = redact_url(self.url)
+        # json_config and pass-through params are free-form: a key may hide there.
+        data["json_config"] = _mask_values(self.json_config)
+        data["extra_setup"] = _mask_values(self.extra_setup)
         data["output_format"] = self.output_format
         return data
 

@@ -11,7 +11,15 @@ Life of one request (one ``request_id``):
 
 ``_finalize`` is the one place that ends a request: it flushes the last word
 result, sends tts_audio_end, closes the dump file, emits the usage metrics and
-calls finish_request. It runs once per request; later calls do nothing.
+calls finish_request. It runs once per request; a later call waits until that
+ending is complete (``_Turn.ended``). So a flush that lands while a request is
+ending (normally, with an error, or during a slow dump flush) still sees the
+request's tts_audio_end go out before the base class sends tts_flush_end.
+
+Word results carry TEN's subtitle metadata beside the request's own:
+``turn_seq_id`` (0, 1, 2... per request) and ``turn_status`` (0 while the request
+goes on; on its last result 1 if it ended normally, 2 if it was interrupted or
+failed: the words shown are then all that was spoken).
 """
 
 from __future__ import annotations
@@ -55,6 +63,27 @@ VENDOR = "gradium"
 _COMPLETED_KEPT = 256
 CONNECTION_STATUS_DATA = "connection_status_changed"
 _KEEP_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# turn_status of a tts_text_result (TEN's subtitle convention).
+TURN_ONGOING, TURN_ENDED, TURN_INTERRUPTED = 0, 1, 2
+# Config fields read per request (setup message, dump, words): changing them needs
+# no new client. Every other field configures the client, so a change rebuilds it,
+# including fields added later.
+_PER_REQUEST_FIELDS = frozenset(
+    {
+        "dump",
+        "dump_path",
+        "enable_words",
+        "model_name",
+        "voice_id",
+        "voice",
+        "sample_rate",
+        "json_config",
+        "pronunciation_id",
+        "retry_for_s",
+        "extra_setup",
+        "ignored_params",
+    }
+)
 
 
 def is_speakable(text: str) -> bool:
@@ -85,10 +114,14 @@ class _Turn:
     ttfb_sent: bool = False
     input_ended: bool = False
     last_char: str = ""  # last character forwarded, to keep segments apart
-    held_word: Word | None = None
+    # Words of the next text result, held back so the last one can end the turn;
+    # words starting at the same millisecond share one result.
+    held_words: list[Word] = field(default_factory=list)
+    results_sent: int = 0  # turn_seq_id of the next text result
     writer: PCMWriter | None = None
     dump_failed: bool = False
-    finalized: bool = False
+    finalized: bool = False  # an ending has begun
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # ...and is complete
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -98,6 +131,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         self.config: GradiumTTSConfig | None = None
         self.config_error: str | None = None
         self.client: GradiumTTSClient | None = None
+        self._client_config: GradiumTTSConfig | None = None  # what built self.client
+        self._started = False
+        self._stopped = False
         self._properties: dict[str, Any] = {}
         self._turn: _Turn | None = None
         # Recently ended request ids (insertion-ordered, bounded): late chunks of
@@ -136,30 +172,29 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
 
     async def on_start(self, ten_env: AsyncTenEnv) -> None:
         await super().on_start(ten_env)
-        if self.config is not None:
-            try:
-                self.client = self._new_client(self.config)
-                self.client.start()  # prewarm: the first turn pays no handshake
-            except Exception as exc:  # noqa: BLE001 - requests will report it
-                self.client = None
-                self.config_error = f"cannot start the Gradium client: {exc}"
-                ten_env.log_error(self.config_error, category="key_point")
+        self._started = True
+        if self.config is not None and self.client is None:
+            self._start_client(self.config)
 
     async def on_stop(self, ten_env: AsyncTenEnv) -> None:
+        self._stopped = True  # from now on update_configs builds no client
         try:
             await super().on_stop(ten_env)
         finally:
             try:
                 turn = self._turn
-                if turn is not None and not turn.finalized:
+                if turn is not None:
                     await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
-                for client in [self.client, *self._retired_clients]:
+                clients = [self.client, *self._retired_clients]
+                self.client = None
+                self._retired_clients.clear()
+                for client in clients:
                     if client is not None:
                         await client.aclose()
+                if self._closing:  # retired clients already closing
+                    await asyncio.gather(*self._closing, return_exceptions=True)
             except Exception as exc:  # noqa: BLE001 - stopping must not crash the app
                 ten_env.log_error(f"error while stopping: {exc!r}")
-            self.client = None
-            self._retired_clients.clear()
 
     def synthesize_audio_sample_rate(self) -> int:
         turn = self._turn
@@ -186,6 +221,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
 
     async def _handle_text(self, t: TTSTextInput) -> None:
         turn = self._turn
+        if turn is not None and turn.finalized:
+            await turn.ended.wait()  # an ending under way completes first
+            turn = self._turn
         if turn is None or turn.request_id != t.request_id:
             if t.request_id in self._completed:
                 # The base class hands us a chunk of a finished request as the one
@@ -225,6 +263,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         if turn.stream is None and is_speakable(t.text):
             turn.started_at = time.monotonic()
             turn.sample_rate = self.config.sample_rate
+            turn.client = turn.client or self.client  # the config was fixed meanwhile
             turn.stream = turn.client.request(self.config.setup_fields())
             turn.reader = asyncio.create_task(self._read(turn))
             self.ten_env.log_info(
@@ -253,16 +292,20 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         return text
 
     async def cancel_tts(self) -> None:
-        self._completed.clear()  # the flush forgets every request, as the base does
+        """End the active request (reason 2); the base sends tts_flush_end after.
+
+        A request that is already ending (normally or with an error) keeps its own
+        reason; this waits until its tts_audio_end and finish_request are out.
+        """
         turn = self._turn
-        if turn is None or turn.finalized:
-            return
         try:
-            if turn.stream is not None:
-                turn.stream.cancel()  # the socket stays; late audio is dropped by id
-            await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
+            if turn is not None:
+                # The socket stays; late audio is dropped by id.
+                await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - the base re-raises: os._exit
             self.ten_env.log_error(f"cancel of {turn.request_id} failed: {exc!r}")
+        finally:
+            self._completed.clear()  # the flush forgets every request, as the base does
 
     # --------------------------------------------------------------------- reader
     async def _read(self, turn: _Turn) -> None:
@@ -320,24 +363,38 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
     async def _on_word(self, turn: _Turn, word: Word) -> None:
         if self.config is None or not self.config.enable_words or not word.text.strip():
             return
-        if turn.held_word is not None:
-            await self._send_word(turn, turn.held_word, last=False)
-        turn.held_word = word  # held back so the last one can carry text_result_end
+        held = turn.held_words
+        if held and _ms_of(word.start_s) <= _ms_of(held[0].start_s):
+            held.append(word)  # same start: one result (start_ms strictly ascends)
+            return
+        if held:
+            await self._send_words(turn, held, TURN_ONGOING)
+        turn.held_words = [word]  # held back so the last one can end the turn
 
-    async def _send_word(self, turn: _Turn, word: Word, *, last: bool) -> None:
-        start_ms = int(round(word.start_s * 1000))
-        duration_ms = max(0, int(round((word.stop_s - word.start_s) * 1000)))
+    async def _send_words(self, turn: _Turn, words: list[Word], status: int) -> None:
+        """One tts_text_result; ``status`` other than 0 makes it the turn's last."""
+        start_ms = _ms_of(words[0].start_s)
+        end_ms = max(_ms_of(max(w.stop_s, w.start_s)) for w in words)
+        seq = turn.results_sent
+        turn.results_sent += 1
         await self.send_tts_text_result(
             TTSTextResult(
                 request_id=turn.request_id,
-                text=word.text,
+                text=" ".join(w.text for w in words),
                 start_ms=start_ms,
-                duration_ms=duration_ms,
+                duration_ms=max(0, end_ms - start_ms),
                 words=[
-                    TTSWord(word=word.text, start_ms=start_ms, duration_ms=duration_ms)
+                    TTSWord(
+                        word=w.text,
+                        start_ms=_ms_of(w.start_s),
+                        duration_ms=max(0, _ms_of(w.stop_s) - _ms_of(w.start_s)),
+                    )
+                    for w in words
                 ],
-                text_result_end=last,
-                metadata=self.update_metadata(turn.request_id, None),
+                text_result_end=status != TURN_ONGOING,
+                metadata=self.update_metadata(
+                    turn.request_id, {"turn_seq_id": seq, "turn_status": status}
+                ),
             )
         )
 
@@ -348,22 +405,33 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         reason: TTSAudioEndReason,
         error: ModuleError | None = None,
     ) -> None:
-        """End a request exactly once: words, usage, dump, audio end, finish."""
-        if turn.finalized:
+        """End a request exactly once: words, usage, dump, audio end, finish.
+
+        Every later call (a flush, on_stop, the reader) waits until that one
+        ending is complete, so nothing of a request can follow what comes next.
+        """
+        claimed = False
+        if not turn.finalized:
+            async with turn.lock:
+                claimed = not turn.finalized
+                turn.finalized = True
+        if not claimed:
+            await turn.ended.wait()
             return
-        async with turn.lock:
-            if turn.finalized:
-                return
-            turn.finalized = True
         if turn.reader is not None and turn.reader is not asyncio.current_task():
             turn.reader.cancel()
         if turn.stream is not None and reason != TTSAudioEndReason.REQUEST_END:
             turn.stream.cancel()
         request_id = turn.request_id
         try:
-            if turn.held_word is not None:
-                await self._send_word(turn, turn.held_word, last=True)
-                turn.held_word = None
+            if turn.held_words:
+                held, turn.held_words = turn.held_words, []
+                status = (
+                    TURN_ENDED
+                    if reason == TTSAudioEndReason.REQUEST_END
+                    else TURN_INTERRUPTED
+                )
+                await self._send_words(turn, held, status)
             if not turn.audio_started:
                 turn.audio_started = True
                 await self.send_tts_audio_start(request_id)
@@ -382,37 +450,47 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 reason=reason,
             )
         finally:
-            if self._turn is turn:
-                self._turn = None
-            self._completed[request_id] = None
-            while len(self._completed) > _COMPLETED_KEPT:
-                del self._completed[next(iter(self._completed))]
-            self._close_retired()
-            if reason != TTSAudioEndReason.INTERRUPTED:
-                # cancel_tts must not call finish_request (the base class clears
-                # its state after a flush); every other ending releases the queue.
-                await self.finish_request(request_id, reason, error)
-            elif error is not None:
-                await self.send_tts_error(request_id, error)
+            try:
+                self._completed[request_id] = None
+                while len(self._completed) > _COMPLETED_KEPT:
+                    del self._completed[next(iter(self._completed))]
+                self._close_retired()
+                if reason != TTSAudioEndReason.INTERRUPTED:
+                    # cancel_tts must not call finish_request (the base class clears
+                    # its state after a flush); every other ending releases the queue.
+                    await self.finish_request(request_id, reason, error)
+                elif error is not None:
+                    await self.send_tts_error(request_id, error)
+            finally:
+                # Only now: a flush arriving until here finds the turn and waits.
+                if self._turn is turn:
+                    self._turn = None
+                turn.ended.set()
 
     # ----------------------------------------------------------------- configs
     async def update_configs(self, configs: dict[str, Any]) -> None:
-        """Apply new properties to the next request (raise: the command fails)."""
+        """Apply every new property to the next request (raise: the command fails).
+
+        Per-request settings (voice, model, rate, dump, words) are read when a
+        request starts. Any other change (URL, key, timeouts, future client
+        options) builds a new client; a request in flight keeps the old one until
+        it ends, then the old one is closed. Before on_start, or after on_stop,
+        only the config changes: on_start builds the client from it.
+        """
         merged = _deep_merge(self._properties, configs)
         config = GradiumTTSConfig.from_properties(merged)
-        old = self.config
+        changed = _client_settings(config) != _client_settings(self._client_config)
+        client = None
+        if self._started and not self._stopped and (self.client is None or changed):
+            client = self._new_client(config)  # raises: nothing has changed yet
         self._properties, self.config, self.config_error = merged, config, None
         self.ten_env.log_info(f"config updated: {config}", category="key_point")
-        if (
-            self.client is None
-            or old is None
-            or old.connection_key() != config.connection_key()
-        ):
+        if client is not None:
             if self.client is not None:
                 self._retired_clients.append(self.client)
                 self._close_retired()
-            self.client = self._new_client(config)
-            self.client.start()
+            self.client, self._client_config = client, config
+            client.start()  # prewarm
 
     def _close_retired(self) -> None:
         active = self._turn.client if self._turn and not self._turn.finalized else None
@@ -424,6 +502,16 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 task.add_done_callback(self._closing.discard)
 
     # ----------------------------------------------------------------- helpers
+    def _start_client(self, config: GradiumTTSConfig) -> None:
+        try:
+            self.client = self._new_client(config)
+            self._client_config = config
+            self.client.start()  # prewarm: the first turn pays no handshake
+        except Exception as exc:  # noqa: BLE001 - requests will report it
+            self.client = None
+            self.config_error = f"cannot start the Gradium client: {exc}"
+            self.ten_env.log_error(self.config_error, category="key_point")
+
     def _new_client(self, config: GradiumTTSConfig) -> GradiumTTSClient:
         return GradiumTTSClient(
             config.url,
@@ -511,6 +599,19 @@ class _Listener:
         if not self._reported:
             self._reported = True
             await self._ext.send_tts_error("", self._ext._vendor_error(error))
+
+
+def _ms_of(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _client_settings(config: GradiumTTSConfig | None) -> dict[str, Any] | None:
+    """Everything of a config that the client depends on (see _PER_REQUEST_FIELDS)."""
+    if config is None:
+        return None
+    settings = config.model_dump(exclude=set(_PER_REQUEST_FIELDS))
+    settings["api_key"] = config.api_key.get_secret_value()
+    return settings
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ten_runtime import (
@@ -171,6 +172,15 @@ class Session(AsyncExtensionTester):
             except asyncio.TimeoutError:
                 pass
 
+    async def until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Poll ``predicate()`` (state outside the records, e.g. the server's)."""
+        deadline = time.monotonic() + timeout
+        while not (value := predicate()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s polling")
+            await asyncio.sleep(0.02)
+        return value
+
     async def wait_end(self, request_id: str, timeout: float = 10.0) -> Rec:
         return await self.wait_for(
             lambda recs: next(
@@ -295,3 +305,35 @@ def check_request_sequences(
             current = None
     assert current is None, f"request {current} never ended"
     assert order == expected, f"end order {order} != {expected}"
+
+
+def check_subtitle_alignment(
+    results: list[dict[str, Any]], frames: list[Rec], *, last_status: int
+) -> None:
+    """The guarder's six subtitle rules (contract §3.4, test 17), for one request."""
+    # 1. the first subtitle is not before the first audio
+    assert results[0]["start_ms"] >= frames[0].timestamp
+    # 2. start_ms strictly ascending
+    starts = [p["start_ms"] for p in results]
+    assert all(b > a for a, b in pairwise(starts)), starts
+    # 3. frame timestamps: each one = previous + previous duration (+-10 ms)
+    rate = frames[0].sample_rate
+    durations = [len(f.pcm) * 1000 / (rate * 2) for f in frames]
+    for (prev, cur), dur in zip(pairwise(frames), durations, strict=False):
+        assert abs(cur.timestamp - (prev.timestamp + dur)) <= 10, (
+            prev.timestamp,
+            cur.timestamp,
+        )
+    # 4. the text span and the audio span differ by at most 1000 ms
+    text_span = (
+        results[-1]["start_ms"] + results[-1]["duration_ms"] - results[0]["start_ms"]
+    )
+    audio_span = frames[-1].timestamp + durations[-1] - frames[0].timestamp
+    assert abs(text_span - audio_span) <= 1000, (text_span, audio_span)
+    # 5. one request id, turn_seq_id on every result, never decreasing (here 0, 1, ...)
+    assert len({p["request_id"] for p in results}) == 1
+    seqs = [p["metadata"]["turn_seq_id"] for p in results]
+    assert seqs == list(range(len(results))), seqs
+    # 6. turn_status 0 until the last result, which is 1 (ended) or 2 (interrupted)
+    statuses = [p["metadata"]["turn_status"] for p in results]
+    assert statuses == [0] * (len(results) - 1) + [last_status], statuses

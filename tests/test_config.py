@@ -172,10 +172,19 @@ def test_secret_never_appears_in_string_forms():
         assert "gsk_...ef" in text
 
 
-def test_redact_url_masks_token_only():
-    url = redact_url("wss://h/api/speech/tts?token=abcdefghijkl&x=1")
-    assert "abcdefghijkl" not in url and "x=1" in url
-    assert redact_url("wss://h/api/speech/tts") == "wss://h/api/speech/tts"
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("wss://h/api/speech/tts?token=abcdefghijkl&x=1", "wss://h/api/speech/tts?token=***&x=***"),
+        ("wss://h/api/speech/tts", "wss://h/api/speech/tts"),
+        ("ws://u:abcdefghijkl@h:81/p?x-api-key=abcdefghijkl#abcdefghijkl", "ws://***@h:81/p?x-api-key=***"),
+        ("ws://abcdefghijkl@h/p?abcdefghijkl", "ws://***@h/p?***"),
+        ("http://u:abcdefghijkl@h/p", "http://***@h/p"),
+        ("abcdefghijkl", "<not a URL>"),
+    ],
+)
+def test_redact_url_shows_scheme_host_path_only(url, shown):
+    assert redact_url(url) == shown
 
 
 def test_connection_key_changes_only_with_socket_settings():

@@ -11,6 +11,7 @@ import pytest
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
 from harness import (
     check_request_sequences,
+    check_subtitle_alignment,
     errors,
     frames_between,
     metrics,
@@ -298,8 +299,131 @@ def test_word_timestamps_become_text_results_before_audio_end(server):
         (word,) = r.props["words"]
         assert word["word"] == r.props["text"]
         assert 0 <= word["start_ms"] and word["start_ms"] + word["duration_ms"] <= total + 1
-        assert r.props["metadata"] == META
+    assert [r.props["metadata"] for r in results] == [
+        {**META, "turn_seq_id": i, "turn_status": 1 if i == 3 else 0} for i in range(4)
+    ]
     check_request_sequences(sess.records, ["r1"])
+
+
+def _results(records, rid):
+    return [r.props for r in named(records, "tts_text_result") if r.request_id == rid]
+
+
+def _words_end_inside(records, rid, last_status):
+    """Subtitle metadata of a request that did not end normally: its last result
+    (text_result_end) says so with turn_status, all before its audio end."""
+    results = _results(records, rid)
+    assert len(results) >= 2, summary(records)
+    assert [p["metadata"]["turn_seq_id"] for p in results] == list(range(len(results)))
+    statuses = [p["metadata"]["turn_status"] for p in results]
+    assert statuses == [0] * (len(results) - 1) + [last_status]
+    assert [p["text_result_end"] for p in results][-1] is True
+    assert all(p["metadata"]["session_id"] == META["session_id"] for p in results)
+    starts = [p["start_ms"] for p in results]
+    assert all(b > a for a, b in zip(starts, starts[1:], strict=False)), starts
+    end = next(r for r in named(records, "tts_audio_end") if r.request_id == rid)
+    last = max(
+        i
+        for i, r in enumerate(records)
+        if r.name == "tts_text_result" and r.request_id == rid
+    )
+    assert last < records.index(end)
+
+
+def test_flushed_request_ends_its_subtitles_as_interrupted():
+    with slow_server() as srv:
+
+        async def script(s):
+            await s.text("r1", LONG, metadata=META)
+            await s.wait_for(lambda recs: len(_results(recs, "r1")) >= 2)
+            await s.flush("f1", {"session_id": "s1"})
+            await s.wait_for(lambda recs: named(recs, "tts_flush_end"))
+            await s.text("r2", "Next.", end=True, metadata=META)
+            await s.wait_end("r2")
+
+        sess = run_session(props(srv, enable_words=True), script)
+    _words_end_inside(sess.records, "r1", last_status=2)
+    flush_end = named(sess.records, "tts_flush_end")[0]
+    assert all(
+        sess.records.index(r) < sess.records.index(flush_end)
+        for r in named(sess.records, "tts_text_result")
+        if r.request_id == "r1"
+    )
+    # the next request numbers its results from 0 again and ends normally
+    r2 = _results(sess.records, "r2")
+    assert r2[0]["metadata"]["turn_seq_id"] == 0
+    assert r2[-1]["metadata"]["turn_status"] == 1
+
+
+def test_failed_request_ends_its_subtitles_as_interrupted(server):
+    server.inject(Fault("error_1011", arg=4))
+
+    async def script(s):
+        await s.text("r1", LONG, end=True, metadata=META)
+        await s.wait_end("r1")
+
+    sess = run_session(props(server, enable_words=True), script)
+    assert named(sess.records, "tts_audio_end")[0].props["reason"] == 3
+    _words_end_inside(sess.records, "r1", last_status=2)
+
+
+def test_words_with_one_start_share_a_result(server, monkeypatch):
+    """Gradium may time two words at the same start: start_ms must still ascend."""
+    from gradium_tts_python import gradium_tts
+
+    events = gradium_tts.TTSRequest.events
+
+    async def same_starts(self):
+        previous = None
+        async for event in events(self):
+            if isinstance(event, gradium_tts.Word):
+                if previous is not None and len(event.text) % 2 == 0:
+                    event = gradium_tts.Word(event.text, previous.start_s, event.stop_s)
+                previous = event
+            yield event
+
+    monkeypatch.setattr(gradium_tts.TTSRequest, "events", same_starts)
+    text = "one two three four five six seven eight nine ten eleven twelve."
+
+    async def script(s):
+        await s.text("r1", text, end=True, metadata=META)
+        await s.wait_end("r1")
+
+    sess = run_session(props(server, enable_words=True), script)
+    results = _results(sess.records, "r1")
+    words = [w["word"] for p in results for w in p["words"]]
+    assert words == text.split()  # every word once, in order
+    merged = [p for p in results if len(p["words"]) > 1]
+    assert merged and all(p["text"] == " ".join(w["word"] for w in p["words"]) for p in merged)
+    frames = frames_between(sess.records, "r1")
+    check_subtitle_alignment(results, frames, last_status=1)
+
+
+def test_usage_metrics_of_a_flushed_request_count_only_what_was_delivered():
+    with slow_server() as srv:
+
+        async def script(s):
+            await s.text("r1", LONG, metadata=META)
+            await s.wait_for(lambda recs: len(frames_between(recs, "r1")) >= 3)
+            await s.flush("f1")
+            await s.wait_for(lambda recs: named(recs, "tts_flush_end"))
+            await asyncio.sleep(0.6)  # r1's late audio reaches the client meanwhile
+            await s.text("r2", "After the flush.", end=True, metadata=META)
+            await s.wait_end("r2")
+
+        sess = run_session(props(srv), script)
+    usage = [r.props["metrics"] for r in metrics(sess.records, "recv_audio_duration")]
+    assert len(usage) >= 2
+    for request_id, used in zip(("r1", "r2"), usage, strict=False):
+        nbytes = sum(len(f.pcm) for f in frames_between(sess.records, request_id))
+        assert abs(used["recv_audio_duration"] - nbytes * 1000 / 32000) <= 1, (
+            request_id,
+            used,
+            nbytes,
+        )
+    assert usage[1]["total_recv_audio_duration"] <= (
+        usage[0]["recv_audio_duration"] + usage[1]["recv_audio_duration"] + 1
+    )
 
 
 def test_no_text_results_without_enable_words(server):

@@ -393,7 +393,10 @@ def test_word_results_stay_inside_their_request_under_interleaving(server):
         assert [r.props["text_result_end"] for r in results] == [False] * 3 + [True]
         starts = [r.props["start_ms"] for r in results]
         assert all(b > a for a, b in pairwise(starts)), starts
-        assert all(r.props["metadata"] == meta(turn[rid]) for r in results)
+        assert [r.props["metadata"] for r in results] == [
+            {**meta(turn[rid]), "turn_seq_id": i, "turn_status": int(i == 3)}
+            for i in range(4)
+        ]
         start = next(
             r for r in named(records, "tts_audio_start") if r.request_id == rid
         )
