@@ -50,6 +50,7 @@ CLIENT_PARAM_KEYS = frozenset(
         "dump",
         "dump_path",
         "enable_words",
+        "text_filter",
     }
 )
 
@@ -104,6 +105,7 @@ class GradiumTTSConfig(BaseModel):
     connect_timeout_s: float = 10.0
     response_timeout_s: float = 15.0
     max_socket_age_s: float = 240.0
+    text_filter: bool = True  # strip markdown and emoji before Gradium
 
     # Pass-through setup keys, and what was dropped (for a warning at start).
     extra_setup: dict[str, Any] = Field(default_factory=dict)
@@ -152,6 +154,7 @@ class GradiumTTSConfig(BaseModel):
             "connect_timeout_s",
             "response_timeout_s",
             "max_socket_age_s",
+            "text_filter",
         ):
             if key in params:
                 value = params.pop(key)

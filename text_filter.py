@@ -165,7 +165,9 @@ def _kind_first(ch: str, nxt: str) -> str:
     if ch in _QUOTES:
         if ch in "„‚" or (ch == "«" and nxt.isspace()):
             return "open"
-        if nxt and (nxt.isalnum() or nxt in _OPEN or nxt in _QUOTES or _is_currency(nxt)):
+        if nxt and (
+            nxt.isalnum() or nxt in _OPEN or nxt in _QUOTES or _is_currency(nxt)
+        ):
             return "open"
         return "close"
     if ch in _SENT or ch in _CLOSE or ch in _MARKUP:
@@ -501,8 +503,10 @@ class MarkdownFilter:
         prev = s[i - 1] if i else self._prev
         nxt = s[i + 1] if i + 1 < n else ""
 
-        if m.end() - m.start() == 1 and c in "0123456789#*" and (
-            nxt in ("\ufe0f", "\u20e3") or i + 1 == n
+        if (
+            m.end() - m.start() == 1
+            and c in "0123456789#*"
+            and (nxt in ("\ufe0f", "\u20e3") or i + 1 == n)
         ):
             if i == 0 and prev.isalnum():
                 pass  # part of a number that began in an earlier segment
