@@ -203,14 +203,16 @@ def _needs_space(tail: str, segment: str) -> bool:
         return False  # don + 't
     if last in _APOSTROPHES and prev.isalpha() and first.isalpha():
         return False  # l' + homme, rock'n' + roll
+    if fk == "cjk":
+        return lk == "sent"  # "Hello." + "你好"; never inside CJK text
     if lk == "word":
         return fk == "open"
     if lk == "sent":
         if last in ".,:" and prev.isdigit() and first.isdigit():
             return False  # 3.14, 1,000, 10:30
         return True
-    if lk == "close" and _PICT_RE.match(last) and fk == "pict":
-        return False  # emoji after emoji
+    if fk == "pict" and (_PICT_RE.match(last) or _EMOJI_TAIL.match(last)):
+        return False  # emoji after emoji (or the rest of a ZWJ sequence)
     return True  # after closing punctuation or an emoji
 
 
@@ -310,8 +312,9 @@ class MarkdownFilter:
         """A heading or list item without final punctuation gets a period."""
         kind, self._line_kind = self._line_kind, ""
         if kind and self._line_has_text and self._last_vis not in _TERMINAL:
-            self._last_vis = "."
-            return "."
+            stop = "。" if _CJK_RE.match(self._last_vis) else "."
+            self._last_vis = stop
+            return stop
         return ""
 
     def _removed(self) -> None:
@@ -542,7 +545,7 @@ class MarkdownFilter:
             if c == "~" and run == 1:
                 self._emit(out, c)
                 return k
-            if (prev.isalnum() and after.isalnum()) or (
+            if (_in_word(prev) and _in_word(after)) or (
                 (not prev or prev.isspace()) and (not after or after.isspace())
             ):
                 self._emit(out, s[i:k])  # 2*3, snake_case, "a * b": not markup
@@ -639,6 +642,11 @@ class MarkdownFilter:
                 return _HOLD  # the link text so far: is a "](" coming?
         self._emit(out, s[start : i + 1])
         return i + 1
+
+
+def _in_word(ch: str) -> bool:
+    """A letter or digit of a script with spaces (CJK emphasis has none around)."""
+    return ch.isalnum() and not _CJK_RE.match(ch)
 
 
 _WS_RE = re.compile(r"\s")
