@@ -158,3 +158,16 @@ def test_word_results_describe_what_was_spoken(server):
     results = named(sess.records, "tts_text_result")
     assert [r.props["text"] for r in results] == ["Hello", "brave", "new", "world"]
     check_request_sequences(sess.records, ["r1"])
+
+
+def test_fault_markers_pass_through_the_filter_untouched(server):
+    marker = "[[fault:unknown_type:x_local_probe]]"
+
+    async def script(s):
+        await s.text("r1", f"**Hello** {marker} world.", end=True)
+        await s.wait_end("r1")
+
+    sess = run_session(props(server), script)
+    assert texts(server) == [f"Hello {marker} world."]
+    assert [e.data["kind"] for e in server.events_of("fault_fired")] == ["unknown_type"]
+    check_request_sequences(sess.records, ["r1"], reasons={"r1": 1})
