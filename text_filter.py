@@ -11,7 +11,8 @@ to send now, ``finish()`` what is still held at the end of the request.
   - whitespace on either side: nothing added (a segment's own spacing is kept);
   - letters or digits meeting letters or digits: nothing (``Hel`` + ``lo``): only a
     token stream sends bare word pieces, and it carries its own spaces;
-  - after a CJK character or CJK punctuation: nothing (``。`` + ``今天``);
+  - CJK (Han, kana, CJK punctuation): nothing after or inside it (``。`` +
+    ``今天``, ``我用`` + ``Python``); a Latin sentence end before it gets a space;
   - before closing or clause punctuation: nothing (``word`` + ``,`` / ``?`` / ``)``);
   - digit + ``.``/``,``/``:`` + digit: nothing (``3.`` + ``14``, ``10:`` + ``30``);
   - an apostrophe between letters: nothing (``don`` + ``'t``, ``l'`` + ``homme``);
