@@ -556,8 +556,8 @@ class MarkdownFilter:
         if c == "!":
             if nxt == "[" and (not prev or prev.isspace()):
                 return self._bracket(s, i + 1, final, out, image=True)
-            if not nxt and not final and (not prev or prev.isspace()):
-                return _HOLD  # maybe an image: ![
+            # Not held at a segment end (French "génial !" would wait): an image
+            # split between its "!" and "[" keeps the "!" and speaks its alt text.
             self._emit(out, c)
             return i + 1
         if c == "]":
