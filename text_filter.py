@@ -494,7 +494,8 @@ class MarkdownFilter:
             if j == n:
                 return n
             self._drop_space = False
-            i = j
+            if j > i:
+                return j
         m = _SPECIAL.search(s, i)
         if m is None:
             self._emit(out, s[i:])
@@ -512,7 +513,7 @@ class MarkdownFilter:
             and c in "0123456789#*"
             and (nxt in ("\ufe0f", "\u20e3") or i + 1 == n)
         ):
-            if i == 0 and prev.isalnum():
+            if i == 0 and prev.isascii() and prev.isalnum():
                 pass  # part of a number that began in an earlier segment
             elif nxt == "\u20e3" or s[i + 1 : i + 3] == "\ufe0f\u20e3":
                 self._removed()  # a keycap
