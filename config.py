@@ -70,6 +70,7 @@ CLIENT_PARAM_KEYS = frozenset(
         "dump",
         "dump_path",
         "enable_words",
+        "text_filter",
     }
 )
 
@@ -147,6 +148,7 @@ class GradiumTTSConfig(BaseModel):
     response_timeout_s: StrictFloat = 5.0
     max_socket_age_s: StrictFloat = 240.0
     flush_mode: StrictStr = "close"
+    text_filter: StrictBool = True  # strip markdown and emoji before Gradium
 
     # Pass-through setup keys, and what was dropped (for a warning at start).
     extra_setup: dict[str, Any] = Field(default_factory=dict)
@@ -198,6 +200,7 @@ class GradiumTTSConfig(BaseModel):
             "response_timeout_s",
             "max_socket_age_s",
             "flush_mode",
+            "text_filter",
         ):
             if key in params:
                 value = params.pop(key)

@@ -58,6 +58,8 @@ from .gradium_tts import (
     TTSRequest,
     Word,
 )
+from .text_filter import TextShaper
+from .text_filter import is_speakable as _text_is_speakable
 
 VENDOR = "gradium"
 _COMPLETED_KEPT = 256
@@ -87,8 +89,11 @@ _PER_REQUEST_FIELDS = frozenset(
 
 
 def is_speakable(text: str) -> bool:
-    """Whether a segment can make a sound: it has a letter or a digit (any script)."""
-    return any(ch.isalnum() for ch in text)
+    """Whether text can make a sound: it has a letter or a digit (any script).
+
+    Applied to the text as it will be sent (after the markdown/emoji filter).
+    """
+    return _text_is_speakable(text)
 
 
 def dump_file_name(request_id: str) -> str:
@@ -113,7 +118,7 @@ class _Turn:
     audio_started: bool = False
     ttfb_sent: bool = False
     input_ended: bool = False
-    last_char: str = ""  # last character forwarded, to keep segments apart
+    shaper: TextShaper = field(default_factory=TextShaper)  # joins, filters segments
     # Words of the next text result, held back so the last one can end the turn;
     # words starting at the same millisecond share one result.
     held_words: list[Word] = field(default_factory=list)
@@ -238,7 +243,11 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 # The base class only moves on after finish_request, so this is a
                 # request it no longer tracks (e.g. after a flush): close it quietly.
                 await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
-            turn = _Turn(request_id=t.request_id, client=self.client)
+            turn = _Turn(
+                request_id=t.request_id,
+                client=self.client,
+                shaper=TextShaper(self.config.text_filter if self.config else True),
+            )
             self._turn = turn
         elif turn.input_ended:
             self.ten_env.log_warn(
@@ -260,7 +269,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 )
             return
 
-        if turn.stream is None and is_speakable(t.text):
+        # What the voice says: segments joined, markdown and emoji filtered out.
+        segment = self._segment(turn, t.text, end=t.text_input_end)
+        if turn.stream is None and is_speakable(segment):
             turn.started_at = time.monotonic()
             turn.sample_rate = self.config.sample_rate
             turn.client = turn.client or self.client  # the config was fixed meanwhile
@@ -270,8 +281,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 f"request {t.request_id} -> gradium {turn.stream.client_req_id}",
                 category="key_point",
             )
-        if turn.stream is not None and t.text:
-            segment = self._segment(turn, t.text)
+        if turn.stream is not None and segment:
             turn.stream.send_text(segment)
             self.metrics_add_output_characters(len(segment))
 
@@ -284,12 +294,17 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 turn.stream.end()
 
     @staticmethod
-    def _segment(turn: _Turn, text: str) -> str:
-        """Keep sentences apart: Gradium concatenates text messages as they are."""
-        if turn.last_char and not turn.last_char.isspace() and text[0].isalnum():
-            text = " " + text
-        turn.last_char = text[-1]
-        return text
+    def _segment(turn: _Turn, text: str, *, end: bool = False) -> str:
+        """The text to send now for this segment (Gradium concatenates messages).
+
+        Joined to the previous segment (a space only where two sentences would
+        touch), filtered (markdown, emoji), and, at text_input_end, everything the
+        filter still held. "" while nothing speakable has arrived yet.
+        """
+        out = turn.shaper.feed(text)
+        if end:
+            out += turn.shaper.finish()
+        return out
 
     async def cancel_tts(self) -> None:
         """End the active request (reason 2); the base sends tts_flush_end after.

@@ -106,7 +106,7 @@ def test_odd_segments_inside_a_request_do_not_break_it(server):
     sess = run_session(props(server), script)
     check_request_sequences(sess.records, ["r1"], reasons={"r1": 1})
     assert frames_between(sess.records, "r1")
-    assert "".join(texts_received(server)) == "Hello, 😊 world!"
+    assert "".join(texts_received(server)) == "Hello, world!"  # the emoji unsaid
     assert not errors(sess.records)
 
 
