@@ -285,10 +285,6 @@ class GradiumTTSConfig(BaseModel):
             fields["retry_for_s"] = self.retry_for_s
         return fields
 
-    def connection_key(self) -> tuple[Any, ...]:
-        """What a socket depends on: a change means a new socket."""
-        return (self.url, self.api_key.get_secret_value(), self.sample_rate)
-
     # ---------------------------------------------------------------- printing
     def safe_dict(self) -> dict[str, Any]:
         data = self.model_dump(exclude={"api_key"})

@@ -7,7 +7,8 @@ Life of one request (one ``request_id``):
   reader task: audio -> tts_audio_start (once), PCM frames, TTFB (once)
                words -> tts_text_result (always before this request's audio end)
                end / error -> _finalize
-  tts_flush -> cancel_tts -> _finalize(INTERRUPTED); late audio is dropped by id
+  tts_flush -> cancel_tts -> _finalize(INTERRUPTED); the client closes the socket
+              that carried it (flush_mode close), no late audio reaches TEN
 
 ``_finalize`` is the one place that ends a request: it flushes the last word
 result, sends tts_audio_end, closes the dump file, emits the usage metrics and
@@ -315,7 +316,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         turn = self._turn
         try:
             if turn is not None:
-                # The socket stays; late audio is dropped by id.
+                # The client stops Gradium (flush_mode); no late audio reaches TEN.
                 await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - the base re-raises: os._exit
             self.ten_env.log_error(f"cancel of {turn.request_id} failed: {exc!r}")

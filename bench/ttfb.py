@@ -67,7 +67,14 @@ def describe(name: str, values: list[float], target: float | None = None) -> str
 
 
 def extension_run(url: str, requests: int, wait_for_prewarm: bool, pause_s: float):
-    props = {"params": {"api_key": "bench-key", "url": url, "voice_id": "synthetic", "sample_rate": 24000}}
+    props = {
+        "params": {
+            "api_key": "bench-key",
+            "url": url,
+            "voice_id": "synthetic",
+            "sample_rate": 24000,
+        }
+    }
     seen: list[float] = []
 
     async def script(s):
@@ -82,13 +89,18 @@ def extension_run(url: str, requests: int, wait_for_prewarm: bool, pause_s: floa
         for i in range(requests):
             rid = f"bench-{i}"
             meta = {"session_id": "bench", "turn_id": i}
-            first, second = SENTENCES[i % len(SENTENCES)], SENTENCES[(i + 1) % len(SENTENCES)]
+            first, second = (
+                SENTENCES[i % len(SENTENCES)],
+                SENTENCES[(i + 1) % len(SENTENCES)],
+            )
             before = len(s.records)
             sent = time.monotonic()
             await s.text(rid, first, metadata=meta)
             await s.text(rid, second, end=True, metadata=meta)
             frame = await s.wait_for(
-                lambda recs, b=before: next((r for r in recs[b:] if r.kind == "frame"), None),
+                lambda recs, b=before: next(
+                    (r for r in recs[b:] if r.kind == "frame"), None
+                ),
                 timeout=10,
             )
             seen.append((frame.t - sent) * 1000)
@@ -102,7 +114,14 @@ def extension_run(url: str, requests: int, wait_for_prewarm: bool, pause_s: floa
 
 def after_flush_run(url: str, rounds: int, pause_s: float) -> list[float]:
     """Barge-in: a long answer is flushed mid-stream; TTFB of the next turn."""
-    props = {"params": {"api_key": "bench-key", "url": url, "voice_id": "synthetic", "sample_rate": 24000}}
+    props = {
+        "params": {
+            "api_key": "bench-key",
+            "url": url,
+            "voice_id": "synthetic",
+            "sample_rate": 24000,
+        }
+    }
     long_text = " ".join(SENTENCES * 3)
 
     async def script(s):
@@ -115,9 +134,13 @@ def after_flush_run(url: str, rounds: int, pause_s: float) -> list[float]:
         )
         for i in range(rounds):
             before = len(s.records)
-            await s.text(f"long-{i}", long_text, metadata={"session_id": "b", "turn_id": 2 * i})
+            await s.text(
+                f"long-{i}", long_text, metadata={"session_id": "b", "turn_id": 2 * i}
+            )
             await s.wait_for(
-                lambda recs, b=before: sum(1 for r in recs[b:] if r.kind == "frame") >= 2,
+                lambda recs, b=before: (
+                    sum(1 for r in recs[b:] if r.kind == "frame") >= 2
+                ),
                 timeout=10,
             )
             await s.flush(f"flush-{i}")
@@ -125,7 +148,12 @@ def after_flush_run(url: str, rounds: int, pause_s: float) -> list[float]:
                 lambda recs, b=before: any(r.name == "tts_flush_end" for r in recs[b:]),
                 timeout=10,
             )
-            await s.text(f"next-{i}", SENTENCES[0], end=True, metadata={"session_id": "b", "turn_id": 2 * i + 1})
+            await s.text(
+                f"next-{i}",
+                SENTENCES[0],
+                end=True,
+                metadata={"session_id": "b", "turn_id": 2 * i + 1},
+            )
             await s.wait_end(f"next-{i}", timeout=30)
             await asyncio.sleep(pause_s)
 
@@ -145,10 +173,21 @@ async def baseline(url: str, requests: int, pause_s: float) -> list[float]:
         async with websockets.connect(
             url, additional_headers={"x-api-key": "bench-key"}, compression=None
         ) as ws:
-            await ws.send(json.dumps({"type": "setup", "voice_id": "synthetic", "output_format": "pcm_24000", "model_name": "default"}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "setup",
+                        "voice_id": "synthetic",
+                        "output_format": "pcm_24000",
+                        "model_name": "default",
+                    }
+                )
+            )
             while json.loads(await ws.recv()).get("type") != "ready":
                 pass
-            await ws.send(json.dumps({"type": "text", "text": SENTENCES[i % len(SENTENCES)]}))
+            await ws.send(
+                json.dumps({"type": "text", "text": SENTENCES[i % len(SENTENCES)]})
+            )
             await ws.send(json.dumps({"type": "end_of_stream"}))
             while True:
                 msg = json.loads(await ws.recv())
@@ -184,7 +223,10 @@ def main() -> None:
         f"latency model: handshake {args.handshake_ms:g} ms, rtt {args.rtt_ms:g} ms, "
         f"first audio {args.first_audio_ms:g} ms -> target TTFB {target:g} ms"
     )
-    with tenhost.AppRunner(), ServerThread(ServerConfig(latency=latency, voice_engine="synthetic")) as server:
+    with (
+        tenhost.AppRunner(),
+        ServerThread(ServerConfig(latency=latency, voice_engine="synthetic")) as server,
+    ):
         warm_ttfb, warm_seen = extension_run(server.url, args.requests, True, pause)
         cold_ttfb, cold_seen = extension_run(server.url, 1, False, pause)
         opened = server.connections_opened
@@ -193,7 +235,9 @@ def main() -> None:
         flush_sockets = server.connections_opened - opened
         base = asyncio.run(baseline(server.url, args.requests, pause))
 
-    print("\nper request TTFB (extension metric, ms), warm run, first request included:")
+    print(
+        "\nper request TTFB (extension metric, ms), warm run, first request included:"
+    )
     print("  " + " ".join(f"{v:.0f}" for v in warm_ttfb))
     print()
     print(describe("warm", warm_ttfb, target))

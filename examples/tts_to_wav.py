@@ -86,12 +86,16 @@ class Speak(AsyncExtensionTester):
             self.error = props
             if props.get("code") == -1000:  # fatal: nothing will come
                 message = props.get("message", "fatal error")
-                ten_env.stop_test(TenError.create(TenErrorCode.ErrorCodeGeneric, message))
+                ten_env.stop_test(
+                    TenError.create(TenErrorCode.ErrorCodeGeneric, message)
+                )
         elif name == "tts_audio_end":
             self.end = props
             ten_env.stop_test()
 
-    async def on_audio_frame(self, ten_env: AsyncTenEnvTester, frame: AudioFrame) -> None:
+    async def on_audio_frame(
+        self, ten_env: AsyncTenEnvTester, frame: AudioFrame
+    ) -> None:
         if self.first_frame_after_s is None:
             self.first_frame_after_s = time.monotonic() - self.sent_at
         self.sample_rate = frame.get_sample_rate()
@@ -100,11 +104,17 @@ class Speak(AsyncExtensionTester):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("text", nargs="*", help="text to speak (default: a demo sentence)")
-    parser.add_argument("-o", "--out", default="out/gradium_demo.wav", help="WAV file to write")
+    parser.add_argument(
+        "text", nargs="*", help="text to speak (default: a demo sentence)"
+    )
+    parser.add_argument(
+        "-o", "--out", default="out/gradium_demo.wav", help="WAV file to write"
+    )
     parser.add_argument("--sample-rate", type=int, default=24000)
     parser.add_argument("--voice-id", default=None, help="Gradium voice id")
-    parser.add_argument("--local", action="store_true", help="use the local server even with a key")
+    parser.add_argument(
+        "--local", action="store_true", help="use the local server even with a key"
+    )
     args = parser.parse_args()
 
     text = " ".join(args.text) or DEFAULT_TEXT
@@ -123,8 +133,10 @@ def main() -> int:
         config = ServerConfig(latency=LatencyModel.realistic())
         with ServerThread(config) as server:
             params.update(api_key="local-demo-key", url=server.url)
-            print(f"speaking through the local Gradium server at {server.url} "
-                  f"(voice: {config.voice_engine}; set GRADIUM_API_KEY for the real service)")
+            print(
+                f"speaking through the local Gradium server at {server.url} "
+                f"(voice: {config.voice_engine}; set GRADIUM_API_KEY for the real service)"
+            )
             return run(params, text, args.out)
 
 
@@ -146,9 +158,13 @@ def run(params: dict, text: str, out: str) -> int:
     print(f"segments sent:  {len(sentences(text))}")
     print(f"TTFB (metric):  {tester.ttfb_ms} ms")
     if tester.first_frame_after_s is not None:
-        print(f"first frame:    {tester.first_frame_after_s * 1000:.0f} ms after the first segment")
-    print(f"audio:          {seconds:.2f} s at {tester.sample_rate} Hz "
-          f"(extension reported {tester.end['request_total_audio_duration_ms']} ms)")
+        print(
+            f"first frame:    {tester.first_frame_after_s * 1000:.0f} ms after the first segment"
+        )
+    print(
+        f"audio:          {seconds:.2f} s at {tester.sample_rate} Hz "
+        f"(extension reported {tester.end['request_total_audio_duration_ms']} ms)"
+    )
     print(f"wrote {path}")
     return 0
 

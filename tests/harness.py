@@ -91,7 +91,9 @@ class Session(AsyncExtensionTester):
         self.records.append(Rec(time.monotonic(), "data", data.get_name(), props))
         self._poke()
 
-    async def on_audio_frame(self, ten_env: AsyncTenEnvTester, frame: AudioFrame) -> None:
+    async def on_audio_frame(
+        self, ten_env: AsyncTenEnvTester, frame: AudioFrame
+    ) -> None:
         raw, _ = frame.get_property_to_json(None)
         props = json.loads(raw) if raw else {}
         self.records.append(
@@ -131,7 +133,9 @@ class Session(AsyncExtensionTester):
         data.set_property_from_json(None, json.dumps(payload))
         await self._env.send_data(data)
 
-    async def flush(self, flush_id: str, metadata: dict[str, Any] | None = None) -> None:
+    async def flush(
+        self, flush_id: str, metadata: dict[str, Any] | None = None
+    ) -> None:
         assert self._env is not None
         data = Data.create("tts_flush")
         data.set_property_from_json(
@@ -184,7 +188,11 @@ class Session(AsyncExtensionTester):
     async def wait_end(self, request_id: str, timeout: float = 10.0) -> Rec:
         return await self.wait_for(
             lambda recs: next(
-                (r for r in recs if r.name == "tts_audio_end" and r.request_id == request_id),
+                (
+                    r
+                    for r in recs
+                    if r.name == "tts_audio_end" and r.request_id == request_id
+                ),
                 None,
             ),
             timeout,
@@ -289,7 +297,9 @@ def check_request_sequences(
                 assert r.props.get("metadata") == metadata[current], r.props
         elif r.name == "tts_text_result":
             assert r.request_id not in ended, f"text result after end of {r.request_id}"
-            assert r.request_id == current, f"text result of {r.request_id} in {current}"
+            assert r.request_id == current, (
+                f"text result of {r.request_id} in {current}"
+            )
         elif r.name == "tts_audio_end":
             assert r.request_id == current, f"end of {r.request_id} while in {current}"
             if reasons and current in reasons:

@@ -175,9 +175,15 @@ def test_secret_never_appears_in_string_forms():
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("wss://h/api/speech/tts?token=abcdefghijkl&x=1", "wss://h/api/speech/tts?token=***&x=***"),
+        (
+            "wss://h/api/speech/tts?token=abcdefghijkl&x=1",
+            "wss://h/api/speech/tts?token=***&x=***",
+        ),
         ("wss://h/api/speech/tts", "wss://h/api/speech/tts"),
-        ("ws://u:abcdefghijkl@h:81/p?x-api-key=abcdefghijkl#abcdefghijkl", "ws://***@h:81/p?x-api-key=***"),
+        (
+            "ws://u:abcdefghijkl@h:81/p?x-api-key=abcdefghijkl#abcdefghijkl",
+            "ws://***@h:81/p?x-api-key=***",
+        ),
         ("ws://abcdefghijkl@h/p?abcdefghijkl", "ws://***@h/p?***"),
         ("http://u:abcdefghijkl@h/p", "http://***@h/p"),
         ("abcdefghijkl", "<not a URL>"),
@@ -185,16 +191,6 @@ def test_secret_never_appears_in_string_forms():
 )
 def test_redact_url_shows_scheme_host_path_only(url, shown):
     assert redact_url(url) == shown
-
-
-def test_connection_key_changes_only_with_socket_settings():
-    a = make(voice_id="v1")
-    assert a.connection_key() == make(voice_id="v2").connection_key()
-    assert a.connection_key() != make(sample_rate=16000).connection_key()
-    assert (
-        a.connection_key()
-        != make(url="ws://127.0.0.1:1/api/speech/tts").connection_key()
-    )
 
 
 # --------------------------------------------- config.py and manifest.json agree

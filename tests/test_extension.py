@@ -31,8 +31,15 @@ def server():
 
 
 def props(server, **params):
-    base = {"api_key": KEY, "url": server.url, "voice_id": "synthetic", "sample_rate": 16000}
-    top = {k: params.pop(k) for k in ("dump", "dump_path", "enable_words") if k in params}
+    base = {
+        "api_key": KEY,
+        "url": server.url,
+        "voice_id": "synthetic",
+        "sample_rate": 16000,
+    }
+    top = {
+        k: params.pop(k) for k in ("dump", "dump_path", "enable_words") if k in params
+    }
     return {**top, "params": {**base, **params}}
 
 
@@ -54,7 +61,9 @@ def test_each_segment_is_forwarded_before_the_next_arrives(server):
     sess = run_session(props(server), script)
     assert texts_received(server) == ["Hello there.", " How are you?"]
     assert [m["type"] for m in server.received()][-1] == "end_of_stream"
-    check_request_sequences(sess.records, ["r1"], reasons={"r1": 1}, metadata={"r1": META})
+    check_request_sequences(
+        sess.records, ["r1"], reasons={"r1": 1}, metadata={"r1": META}
+    )
     assert not errors(sess.records)
 
 
@@ -64,7 +73,8 @@ def test_setup_carries_config_and_multiplexing_fields(server):
         await s.wait_end("r1")
 
     run_session(
-        props(server, model_name="m-test", json_config='{"temp": 0.2}', custom=1), script
+        props(server, model_name="m-test", json_config='{"temp": 0.2}', custom=1),
+        script,
     )
     (raw,) = server.received("setup")
     assert raw["model_name"] == "m-test" and raw["voice_id"] == "synthetic"
@@ -124,7 +134,9 @@ def test_frames_carry_the_server_sample_rate(server, rate):
 
 def test_frame_timestamps_are_contiguous_request_time(server):
     async def script(s):
-        await s.text("r1", "A sentence that is long enough for several frames.", end=True)
+        await s.text(
+            "r1", "A sentence that is long enough for several frames.", end=True
+        )
         await s.wait_end("r1")
 
     sess = run_session(props(server), script)
@@ -187,7 +199,9 @@ def test_connection_status_changes(server):
 
     sess = run_session(props(server), script)
     statuses = [r.props for r in named(sess.records, "connection_status_changed")]
-    assert statuses[0]["current"] == "connecting" and statuses[1]["current"] == "connected"
+    assert (
+        statuses[0]["current"] == "connecting" and statuses[1]["current"] == "connected"
+    )
     assert all(st["module"] == "tts" and st["vendor"] == "gradium" for st in statuses)
     connected_at = named(sess.records, "connection_status_changed")[1].t
     assert connected_at < named(sess.records, "tts_audio_end")[0].t
@@ -242,7 +256,9 @@ def test_flush_while_connecting_sends_nothing_to_gradium():
 
         async def script(s):
             await s.text("r1", "Interrupted before it began.", metadata=META)
-            await asyncio.sleep(0.1)  # r1 reaches request_tts, then waits for the socket
+            await asyncio.sleep(
+                0.1
+            )  # r1 reaches request_tts, then waits for the socket
             await s.flush("f1")
             await s.wait_for(lambda recs: named(recs, "tts_flush_end"))
             await s.text("r2", "Second.", end=True, metadata=META)
@@ -298,7 +314,10 @@ def test_word_timestamps_become_text_results_before_audio_end(server):
     for r in results:
         (word,) = r.props["words"]
         assert word["word"] == r.props["text"]
-        assert 0 <= word["start_ms"] and word["start_ms"] + word["duration_ms"] <= total + 1
+        assert (
+            0 <= word["start_ms"]
+            and word["start_ms"] + word["duration_ms"] <= total + 1
+        )
     assert [r.props["metadata"] for r in results] == [
         {**META, "turn_seq_id": i, "turn_status": 1 if i == 3 else 0} for i in range(4)
     ]
@@ -394,7 +413,9 @@ def test_words_with_one_start_share_a_result(server, monkeypatch):
     words = [w["word"] for p in results for w in p["words"]]
     assert words == text.split()  # every word once, in order
     merged = [p for p in results if len(p["words"]) > 1]
-    assert merged and all(p["text"] == " ".join(w["word"] for w in p["words"]) for p in merged)
+    assert merged and all(
+        p["text"] == " ".join(w["word"] for w in p["words"]) for p in merged
+    )
     frames = frames_between(sess.records, "r1")
     check_subtitle_alignment(results, frames, last_status=1)
 
@@ -539,7 +560,14 @@ def test_update_configs_applies_to_the_next_request(server):
         await s.text("r1", "Before.", end=True)
         await s.wait_end("r1")
         status, _ = await s.cmd(
-            "update_configs", {"params": {"voice_id": "synthetic", "model_name": "m2", "sample_rate": 24000}}
+            "update_configs",
+            {
+                "params": {
+                    "voice_id": "synthetic",
+                    "model_name": "m2",
+                    "sample_rate": 24000,
+                }
+            },
         )
         assert status == 0
         await s.text("r2", "After.", end=True)
@@ -554,7 +582,9 @@ def test_update_configs_applies_to_the_next_request(server):
 
 def test_update_configs_with_invalid_values_fails_and_keeps_the_old_config(server):
     async def script(s):
-        status, result = await s.cmd("update_configs", {"params": {"sample_rate": 12345}})
+        status, result = await s.cmd(
+            "update_configs", {"params": {"sample_rate": 12345}}
+        )
         assert status == 1 and "sample_rate" in result.get("message", "")
         await s.text("r1", "Still works.", end=True)
         await s.wait_end("r1")
@@ -579,7 +609,11 @@ def test_the_key_never_reaches_a_log_line_or_message(server, caplog, ten_host):
 
     sess = run_session(props(server), script)
     assert errors(sess.records)
-    ours = [r for r in caplog.records if not r.name.startswith(("websockets.server", "gradium_server"))]
+    ours = [
+        r
+        for r in caplog.records
+        if not r.name.startswith(("websockets.server", "gradium_server"))
+    ]
     assert len(ours) > 10
     for record in ours:
         assert KEY not in record.getMessage(), record.name
@@ -589,7 +623,13 @@ def test_the_key_never_reaches_a_log_line_or_message(server, caplog, ten_host):
 
 def test_ends_exactly_once_under_every_fault(server):
     """Every request ends once, whatever the server does mid-stream."""
-    kinds = ["drop_after", "close_1000_no_eos", "error_1008", "non_json", "unknown_type"]
+    kinds = [
+        "drop_after",
+        "close_1000_no_eos",
+        "error_1008",
+        "non_json",
+        "unknown_type",
+    ]
     for kind in kinds:
         server.inject(Fault(kind, arg=1, match_text=kind))
 

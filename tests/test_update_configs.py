@@ -200,7 +200,9 @@ def test_a_request_in_flight_keeps_its_client_which_closes_after_it(monkeypatch)
             try:
                 await s.until(lambda: open_sockets(srv) == 1, timeout=5)
             except AssertionError:
-                raise AssertionError(f"open={open_sockets(srv)} opened={srv.connections_opened} closed={len(probe.closed)}") from None
+                raise AssertionError(
+                    f"open={open_sockets(srv)} opened={srv.connections_opened} closed={len(probe.closed)}"
+                ) from None
             s.old_closed_after_r1 = any(c is probe.clients[0] for c in probe.closed)
             await s.text("r2", "On the new client.", end=True, metadata=META)
             await s.wait_end("r2")
