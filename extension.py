@@ -146,7 +146,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         # these are dropped instead of starting a second request.
         self._completed: dict[str, None] = {}
         self._retired_clients: list[GradiumTTSClient] = []
-        self._closing: set[asyncio.Task[None]] = set()  # held until they finish
+        # Background work held until it finishes: endings started from inside
+        # request_tts (see _end_soon) and retired clients closing.
+        self._closing: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def vendor(self) -> str:
@@ -259,7 +261,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         self.metrics_add_input_characters(len(t.text))
         if self.config is None or self.client is None:
             if t.text_input_end or is_speakable(t.text):
-                await self._finalize(
+                self._end_soon(
                     turn,
                     TTSAudioEndReason.ERROR,
                     self._error(
@@ -290,9 +292,25 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             turn.input_ended = True
             if turn.stream is None:
                 # Nothing speakable arrived: the request ends now, without a socket.
-                await self._finalize(turn, TTSAudioEndReason.REQUEST_END)
+                self._end_soon(turn, TTSAudioEndReason.REQUEST_END)
             else:
                 turn.stream.end()
+
+    def _end_soon(
+        self, turn: _Turn, reason: TTSAudioEndReason, error: ModuleError | None = None
+    ) -> None:
+        """End a request from inside request_tts, right after request_tts returns.
+
+        finish_request re-queues the next request's buffered chunks behind whatever
+        is still in the base class's queue. Called while the consumer is inside
+        request_tts, that queue may hold a later chunk of the next request (its
+        text_input_end, say), which would then be handed over before that
+        request's first chunk. Ending from a task lets the consumer first move
+        every queued chunk into the pending buffer, where their order is kept.
+        """
+        task = asyncio.create_task(self._finalize(turn, reason, error))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     @staticmethod
     def _segment(turn: _Turn, text: str, *, end: bool = False) -> str:

@@ -508,3 +508,24 @@ def test_chunks_after_a_failed_request_do_not_block_the_next(server):
     check_order(sess.records, ["r1", "r2"], reasons={"r1": 3, "r2": 1})
     assert frames_between(sess.records, "r2")
     assert [e.props["id"] for e in errors(sess.records)] == ["r1"]
+
+
+def test_a_request_buffered_behind_an_empty_one_keeps_its_chunk_order(server):
+    """Found by the chaos suite (seed 100000012). r7 has nothing speakable and ends
+    inside request_tts while r8's end chunk still waits in the base class's queue;
+    finish_request then queues r8's buffered first chunk behind it. Ending r7 from
+    inside request_tts handed r8 its text_input_end before its text: r8 ended with
+    no audio and its text was dropped as a late chunk."""
+
+    async def script(s):
+        await s.text("r7", "*", metadata=meta(7))
+        await s.text("r8", "Kilo we one two general!", metadata=meta(8))
+        await s.text("r7", "*", metadata=meta(7))
+        await s.text("r7", "?!", end=True, metadata=meta(7))
+        await s.text("r8", "", end=True, metadata=meta(8))
+        await s.wait_end("r8", timeout=5)
+
+    sess = run_session(props(server), script)
+    check_order(sess.records, ["r7", "r8"], reasons={"r7": 1, "r8": 1})
+    assert frames_between(sess.records, "r8"), summary(sess.records)
+    assert "Kilo we one two general!" in [m["text"] for m in server.received("text")]
