@@ -98,6 +98,7 @@ class ModeResult:
     cuts: list[Interruption] = field(default_factory=list)
     sockets: int = 0  # accepted by the server during the interrupted phases
     errors: int = 0
+    server_errors: list[str] = field(default_factory=list)  # error messages it sent
 
 
 def run_mode(
@@ -152,6 +153,7 @@ def run_mode(
         result.sockets = server.connections_opened - opened
         await drain(server, s, result, sent_at, turn_rid)
 
+    logged = len(server.server.events.select("event", "protocol_error"))
     session = run_session(props, script, timeout_s=120 + (args.rounds + args.warm) * 20)
     recs = session.records
     ttfb = ttfb_by_turn(recs)
@@ -170,6 +172,10 @@ def run_mode(
         else:
             result.ttfb[phase], result.seen[phase] = values, seen
     result.errors = len(errors(recs))
+    result.server_errors = [
+        str(e.data.get("message"))
+        for e in server.server.events.select("event", "protocol_error")[logged:]
+    ]
     return result
 
 
@@ -323,6 +329,13 @@ def report(
         [f"{100 * r.sockets / max(1, len(r.cuts)):.0f}" for r in results],
     )
     row("error messages from the extension", [str(r.errors) for r in results])
+    row(
+        "error messages the server sent",
+        [str(len(r.server_errors)) for r in results],
+    )
+    for r in results:
+        for message in sorted(set(r.server_errors)):
+            print(f"  {r.mode}: {r.server_errors.count(message)} x {message!r}")
     unmapped = sum(1 for r in results for c in r.cuts if c.client_req_id is None)
     if unmapped:
         print(
@@ -390,11 +403,25 @@ def write_chart(
     full.set_yticks(range(len(series)), [name for name, _ in series], fontsize=8)
     full.invert_yaxis()
     full.set_title(f"all (dashed: network floor {floor_ms:g} ms)", fontsize=9)
-    near = [
-        v for name, values in series if not name.startswith("socket") for v in values
-    ]
-    if near:
-        zoom.set_xlim(min(near) - 2, max(near) + 2)
+    client = [values for name, values in series if not name.startswith("socket")]
+    if client:
+        # Zoom to where the multiplexed client's turns are (up to each series' p90);
+        # points beyond are counted at the right edge.
+        lo = min(min(v) for v in client) - 2
+        hi = max(pct(v, 0.9) for v in client) + 4
+        zoom.set_xlim(lo, hi)
+        for y, (_name, values) in enumerate(series):
+            beyond = sum(1 for v in values if v > hi)
+            if beyond:
+                zoom.annotate(
+                    f"{beyond} > {hi:.0f} ms \u2192",
+                    (hi, y),
+                    xytext=(-4, 0),
+                    textcoords="offset points",
+                    ha="right",
+                    va="center",
+                    fontsize=7,
+                )
     zoom.set_title("zoom on the multiplexed client", fontsize=9)
     fig.suptitle(
         "Turn latency: warm, after an interruption (per flush_mode), socket per request",
