@@ -34,6 +34,11 @@ Measured, per mode:
   metric and the tester-seen time (text sent -> first frame), for both phases,
   next to the warm TTFB of the same session.
 - sockets the server accepted during the interrupted phases, per 100 flushes.
+- error messages the server sent. In drop mode the server goes on generating every
+  flushed request at real-time pace, so rapid interruptions pile concurrent
+  requests up on one socket; past the local server's cap (16 per socket) a setup
+  is refused ("too many concurrent requests") and the client replays it on a
+  fresh socket: a slow turn and an extra socket, both counted here.
 
 Numbers are printed, never asserted. The chart (matplotlib, optional: install
 ``bench/requirements.txt``) shows the TTFB distributions.
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -345,6 +351,26 @@ def report(
     print(describe("socket per request (baseline)", base, width=30))
 
 
+def write_json(path: Path, results: list[ModeResult], base: list[float]) -> None:
+    out: dict[str, object] = {"socket_per_request": base}
+    for r in results:
+        out[r.mode] = {
+            "warm_ttfb": r.warm_ttfb,
+            "warm_seen": r.warm_seen,
+            "ttfb": r.ttfb,
+            "seen": r.seen,
+            "after_flush_s": [c.after_end_bytes / BYTES_PER_S for c in r.cuts],
+            "after_flush_send_s": [c.after_flush_bytes / BYTES_PER_S for c in r.cuts],
+            "flush_to_end_ms": [(c.end_t - c.flush_t) * 1000 for c in r.cuts],
+            "flushes": len(r.cuts),
+            "sockets": r.sockets,
+            "errors": r.errors,
+            "server_errors": r.server_errors,
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+
+
 def write_chart(
     path: Path,
     results: list[ModeResult],
@@ -459,6 +485,7 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=",".join(MODES), help="comma-separated flush modes"
     )
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument("--verbose", action="store_true", help="print the TEN log")
     add_latency_args(parser, rtf=1.0)
     args = parser.parse_args()
@@ -482,6 +509,8 @@ def main() -> None:
         results = [run_mode(server, mode, args, supported) for mode in modes]
         base = asyncio.run(socket_per_request(server.url, args.baseline, 0.2))
     report(results, base, args)
+    if args.json:
+        write_json(args.json, results, base)
     if not args.no_chart:
         write_chart(
             args.chart, results, base, args.pause_ms, args.rtt_ms + args.first_audio_ms
