@@ -19,6 +19,9 @@ DEFAULT_URL = "wss://api.gradium.ai/api/speech/tts"
 DEFAULT_VOICE_ID = "YTpq7expH9539ERJ"  # Gradium's flagship English voice "Emma"
 DEFAULT_MODEL = "default"
 DEFAULT_SAMPLE_RATE = 24000
+# What tts_flush does to Gradium: "close" the socket carrying the request (stops
+# generation; the next request uses the standby), or "drop" its audio by id.
+FLUSH_MODES = ("close", "drop")
 SUPPORTED_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 
 # Keys of the setup message that this extension decides; a pass-through param
@@ -47,6 +50,7 @@ CLIENT_PARAM_KEYS = frozenset(
         "connect_timeout_s",
         "response_timeout_s",
         "max_socket_age_s",
+        "flush_mode",
         "dump",
         "dump_path",
         "enable_words",
@@ -102,8 +106,9 @@ class GradiumTTSConfig(BaseModel):
     pronunciation_id: str = ""
     retry_for_s: float | None = None
     connect_timeout_s: float = 10.0
-    response_timeout_s: float = 15.0
+    response_timeout_s: float = 5.0
     max_socket_age_s: float = 240.0
+    flush_mode: str = "close"
 
     # Pass-through setup keys, and what was dropped (for a warning at start).
     extra_setup: dict[str, Any] = Field(default_factory=dict)
@@ -152,6 +157,7 @@ class GradiumTTSConfig(BaseModel):
             "connect_timeout_s",
             "response_timeout_s",
             "max_socket_age_s",
+            "flush_mode",
         ):
             if key in params:
                 value = params.pop(key)
@@ -204,6 +210,11 @@ class GradiumTTSConfig(BaseModel):
             not math.isfinite(self.retry_for_s) or self.retry_for_s < 0
         ):
             raise ConfigError("params.retry_for_s must be a number >= 0")
+        if self.flush_mode not in FLUSH_MODES:
+            raise ConfigError(
+                f"params.flush_mode must be one of {', '.join(FLUSH_MODES)}, "
+                f"got {self.flush_mode!r}"
+            )
         for name in ("connect_timeout_s", "response_timeout_s", "max_socket_age_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
@@ -273,8 +284,10 @@ def _first_validation_problem(exc: Exception) -> str:
         try:
             first = errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            where = where if where in ("dump", "dump_path", "enable_words") else (
-                f"params.{where}"
+            where = (
+                where
+                if where in ("dump", "dump_path", "enable_words")
+                else (f"params.{where}")
             )
             return f"{where}: {first.get('msg', 'invalid value')}"
         except (IndexError, KeyError, TypeError):

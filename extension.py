@@ -432,6 +432,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             connect_timeout_s=config.connect_timeout_s,
             response_timeout_s=config.response_timeout_s,
             max_socket_age_s=config.max_socket_age_s,
+            flush_mode=config.flush_mode,
         )
 
     def _ms(self, turn: _Turn, nbytes: int) -> int:

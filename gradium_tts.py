@@ -1,16 +1,23 @@
 """Gradium streaming TTS client: asyncio + websockets, no TEN import.
 
-One persistent WebSocket per client, opened ahead of time (``start``), carries many
-synthesis requests: each request is a Gradium session multiplexed with its own
-``client_req_id`` and ``close_ws_on_eos=false``. ``setup`` and the first text go out
-back to back, without waiting for ``ready``. A single reader task per socket routes
-``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by ``client_req_id``
-to the request's event stream.
+Persistent sockets, opened ahead of time (``start``), carry many synthesis
+requests: each request is a Gradium session multiplexed with its own
+``client_req_id`` and ``close_ws_on_eos=false``. ``setup`` and the first text go
+out back to back, without waiting for ``ready``. A single reader task per socket
+routes ``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by
+``client_req_id`` to the request's event stream.
+
+Sockets (``GradiumTTSClient``): the active one takes new requests; with
+``flush_mode="close"`` a standby is kept open beside it while requests run, so a
+cancel can close the cancelled request's socket (Gradium has no cancel message,
+§2.5) and the next request still pays no handshake. One event-driven maintainer
+opens, promotes, recycles and closes sockets, with capped, jittered backoff.
 
 Failures are typed (``GradiumError.fatal``) from structured signals only: the HTTP
 status of a refused upgrade, the ``code`` of an ``error`` message, the close code,
 and the phase the socket was in. A request that fails before any of its audio
-arrived is replayed once, on a fresh socket, with the text sent so far.
+arrived is replayed once, on another socket, with the text sent so far; it has one
+liveness deadline, shared by its replay.
 
 Protocol facts follow ``shared/reference/gradium-protocol.md`` (§ numbers below).
 """
@@ -25,17 +32,23 @@ import dataclasses
 import itertools
 import json
 import logging
+import math
+import random
+import socket
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
+    InvalidMessage,
     InvalidStatus,
     InvalidURI,
 )
@@ -101,9 +114,10 @@ def classify_code(code: int | None, *, socket_had_ready: bool) -> tuple[bool, bo
       when the same request is rejected again on a fresh socket (see
       ``TTSRequest._fail``). A bad key therefore costs one extra handshake and
       is then reported as fatal; an idle expiry costs a reconnect and no error.
-      For sockets no request used, the phase decides: refused within the
-      connect window counts toward giving up the prewarm; later, it is an idle
-      expiry and the socket is simply reopened (``_on_socket_closed``).
+      For sockets no request used, the age decides: refused within the settle
+      window (2 s) it is a failed attempt (two in a row stop the background
+      attempts); later, it is an idle expiry and the socket is simply reopened
+      (``_on_socket_closed``).
     Everything else (1000/1001 before the end, 1006 lost connection, 1011 worker
     failure, unknown codes) is non-fatal.
     """
@@ -114,7 +128,26 @@ def classify_code(code: int | None, *, socket_had_ready: bool) -> tuple[bool, bo
     return False, False
 
 
-def _handshake_error(exc: BaseException) -> GradiumError:
+def endpoint(url: str) -> str:
+    """``scheme://host:port`` of ``url``: never userinfo, path, query or key."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "<invalid url>"
+    if not host:
+        return "<invalid url>"
+    if port is None:
+        port = 443 if parts.scheme == "wss" else 80
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def _handshake_error(exc: BaseException, url: str, timeout_s: float) -> GradiumError:
+    """A failed connect as a GradiumError naming the endpoint and the cause."""
+    where = endpoint(url)
+    fatal = False
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         if status in (401, 403):
@@ -123,31 +156,41 @@ def _handshake_error(exc: BaseException) -> GradiumError:
             what = "no Gradium TTS endpoint at this URL"
         else:
             what = "Gradium refused the connection"
-        return GradiumError(
+        what, code, fatal = (
             f"{what} (HTTP {status})",
-            fatal=status in _FATAL_HTTP,
-            vendor_code=str(status),
-            phase="connect",
+            str(status),
+            status in _FATAL_HTTP,
         )
-    if isinstance(exc, InvalidURI):
-        return GradiumError(
-            "invalid Gradium URL", fatal=True, vendor_code="invalid_url", phase="connect"
+    elif isinstance(exc, InvalidURI):
+        what, code, fatal = "invalid Gradium URL", "invalid_url", True
+    elif isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        what, code = f"no answer within {timeout_s:g} s (handshake timeout)", "timeout"
+    elif isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        what, code = f"TLS handshake failed ({reason}); is it a wss:// endpoint?", "tls"
+    elif isinstance(exc, socket.gaierror):
+        what, code = f"cannot resolve the host name (DNS: {exc.strerror})", "dns"
+    elif isinstance(exc, ConnectionRefusedError):
+        what, code = "connection refused (nothing listens on that port)", "refused"
+    elif isinstance(exc, ConnectionResetError | ConnectionAbortedError | EOFError) or (
+        isinstance(exc, InvalidMessage)
+    ):
+        what, code = (
+            "the server reset the connection before the WebSocket upgrade",
+            "reset",
         )
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return GradiumError(
-            "timed out connecting to Gradium", vendor_code="timeout", phase="connect"
-        )
-    if isinstance(exc, InvalidHandshake):
-        return GradiumError(
-            f"WebSocket handshake with Gradium failed: {type(exc).__name__}",
-            vendor_code="handshake",
-            phase="connect",
-        )
-    # OSError and friends: refused, reset, DNS. The exception text may carry the
-    # host but never the key (the key only travels in a header).
+        if url.startswith("wss:") and isinstance(exc, ConnectionResetError):
+            what += " (during TLS: is it a wss:// endpoint?)"
+    elif isinstance(exc, InvalidHandshake):
+        what, code = f"WebSocket handshake failed ({type(exc).__name__})", "handshake"
+    elif isinstance(exc, OSError):
+        what, code = f"network error ({exc.strerror or type(exc).__name__})", "network"
+    else:
+        what, code = f"connect failed ({type(exc).__name__})", "connect_failed"
     return GradiumError(
-        f"cannot connect to Gradium: {type(exc).__name__}: {exc}",
-        vendor_code="connect_failed",
+        f"cannot connect to Gradium at {where}: {what}",
+        fatal=fatal,
+        vendor_code=code,
         phase="connect",
     )
 
@@ -202,13 +245,18 @@ class _Connection:
 
     _numbers = itertools.count(1)
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, max_age_s: float, connect_ms: int) -> None:
         self.ws = ws
         self.number = next(self._numbers)
         self.opened_at = time.monotonic()
+        self.connect_ms = connect_ms
+        # Recycling starts at a random point in the last fifth of the socket's
+        # life, so clients started together do not all reconnect at once.
+        self.recycle_at = self.opened_at + max_age_s * (1 - _JITTER * random.random())
         self.routes: dict[str, TTSRequest] = {}
         self.dropped: set[str] = set()  # cancelled ids whose late messages we ignore
         self.had_ready = False
+        self.proven = False  # served a request, or outlived the settle window
         self.retired = False  # takes no new requests; closes when routes empty
         self.closed = False
         self.socket_error: GradiumError | None = None
@@ -238,6 +286,7 @@ class TTSRequest:
         self._texts: list[str] = []
         self._sent = 0  # how many of _texts went out on the current attempt
         self._ended = False
+        self._ended_at: float | None = None  # when the caller's text ended
         self._eos_sent = False
         self._cancelled = False
         self._finished = False  # Done or Failed was queued for the consumer
@@ -261,20 +310,37 @@ class TTSRequest:
         if self._cancelled or self._finished or self._ended:
             return
         self._ended = True
+        self._ended_at = time.monotonic()
         self._kick()
 
     def cancel(self) -> None:
-        """Stop listening. Costs no reconnect: late audio is dropped by id."""
+        """Stop listening; nothing of this request reaches the caller any more.
+
+        ``flush_mode="close"``: Gradium has no cancel message, so the socket that
+        carries the request is closed (the server stops generating) and new
+        requests go to the standby socket. If other requests still stream on it,
+        the socket is only retired: it takes no new request and closes when they
+        are done. ``"drop"`` (and the retired case): ``end_of_stream`` for this id
+        and its late messages are dropped.
+        """
         if self._cancelled:
             return
         self._cancelled = True
         self._wakeup.set()
         conn = self._conn
         if conn is not None and not conn.closed:
-            if not self._eos_sent:
-                # Let the server wrap this session up instead of waiting for text.
-                self._client._spawn(self._send(conn, self._eos_message()))
-            self._detach(conn, drop=True)
+            close = self._client.flush_mode == "close"
+            alone = all(r is self for r in conn.routes.values())
+            if close and alone:
+                self._detach(conn, drop=False)
+                self._client._retire(conn)  # no routes left: closes now
+            else:
+                if not self._eos_sent:
+                    # Let the server wrap this session up instead of waiting for text.
+                    self._client._spawn(self._send(conn, self._eos_message()))
+                self._detach(conn, drop=True)
+                if close:
+                    self._client._retire(conn)
         self._events.put_nowait((self._attempt, Failed(GradiumError("cancelled"))))
 
     async def events(self) -> AsyncIterator[Event]:
@@ -342,7 +408,11 @@ class TTSRequest:
                 while self._sent < len(self._texts) and self._conn is conn:
                     text = self._texts[self._sent]
                     self._sent += 1
-                    msg = {"type": "text", "text": text, "client_req_id": self.client_req_id}
+                    msg = {
+                        "type": "text",
+                        "text": text,
+                        "client_req_id": self.client_req_id,
+                    }
                     if not await self._send(conn, msg):
                         self._fail(_lost(conn), conn=conn)
                         break
@@ -366,11 +436,28 @@ class TTSRequest:
             if self._conn is conn:
                 return  # finished or cancelled on this connection
 
-    async def _watch_response(self, conn: _Connection) -> None:
-        """After end_of_stream, a request that hears nothing for too long fails."""
+    def _deadline(self) -> tuple[float, float]:
+        """(when this request gives up, the silence it allows) once text ended.
+
+        One liveness deadline: ``response_timeout_s`` of silence (plus
+        ``retry_for_s`` while no audio arrived). A stall before audio is replayed
+        once; the replay shares the budget, so a request without audio ends at
+        most twice the deadline after its last text.
+        """
         timeout = self._client.response_timeout_s
+        if not self._audio_seen:
+            timeout += float(self._setup.get("retry_for_s") or 0)
+        deadline = self._last_activity + timeout
+        if not self._audio_seen and self._ended_at is not None:
+            deadline = min(deadline, self._ended_at + 2 * timeout)
+        return deadline, timeout
+
+    async def _watch_response(self, conn: _Connection) -> None:
+        """After end_of_stream, a request that hears nothing for too long fails
+        (or, without audio yet, is replayed once)."""
         while not self._cancelled and not self._finished and self._conn is conn:
-            remaining = self._last_activity + timeout - time.monotonic()
+            deadline, timeout = self._deadline()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._fail(
                     GradiumError(
@@ -391,6 +478,7 @@ class TTSRequest:
         self._eos_sent = False
         self._last_activity = time.monotonic()
         conn.routes[self.client_req_id] = self
+        self._client._routes_changed()
 
     def _detach(self, conn: _Connection, *, drop: bool) -> None:
         if conn.routes.get(self.client_req_id) is self:
@@ -400,6 +488,7 @@ class TTSRequest:
         if self._conn is conn:
             self._conn = None
         self._client._maybe_close_retired(conn)
+        self._client._routes_changed()
 
     # -------------------------------------------------------- reader side (routed)
     def _deliver(self, event: Event) -> None:
@@ -454,30 +543,62 @@ class TTSRequest:
 
 
 def _lost(conn: _Connection) -> GradiumError:
+    """Why ``conn`` closed: its error message, else its close code."""
     if conn.socket_error is not None:
         return conn.socket_error
-    return GradiumError("connection to Gradium lost", vendor_code=str(CODE_ABNORMAL))
+    code = conn.ws.close_code
+    if code in (None, CODE_ABNORMAL):
+        return GradiumError(
+            "connection to Gradium lost", vendor_code=str(CODE_ABNORMAL)
+        )
+    if code in (CODE_NORMAL, CODE_GOING_AWAY):
+        return GradiumError(
+            "Gradium closed the socket before end_of_stream", vendor_code=str(code)
+        )
+    reason = conn.ws.close_reason or "socket closed"
+    fatal, rejected = classify_code(code, socket_had_ready=conn.had_ready)
+    return GradiumError(
+        f"Gradium closed the socket: {reason}",
+        fatal=fatal,
+        vendor_code=str(code),
+        rejected=rejected,
+    )
 
 
 # --------------------------------------------------------------------------- client
-@dataclass
-class _Backoff:
-    initial: float = 0.1
-    maximum: float = 5.0
-    current: float = field(default=0.0)
+# Backoff after failed attempts: exponential from 1 s, capped at 30 s, each delay
+# drawn from its upper half. A socket that closes before it served a request and
+# within the settle window counts as a failed attempt, like a refused handshake.
+_BACKOFF_FIRST_S = 1.0
+_BACKOFF_MAX_S = 30.0
+_SETTLE_S = 2.0  # capped by connect_timeout_s
+_JITTER = 0.2  # reopen times spread over up to this fraction of a socket's life
+_JITTER_MAX_S = 10.0  # ... but a reopen nobody asked for waits at most this long
+# flush_mode "close": the standby socket lives while requests run and this long
+# after the last one ended (below any plausible server idle limit); an idle client
+# holds one socket.
+STANDBY_LINGER_S = 30.0
+# websockets keepalive: one ping per socket every 30 s (half the 60 s idle limit we
+# assume; Gradium does not publish its own), a dead peer is found within 50 s.
+PING_INTERVAL_S = 30.0
+PING_TIMEOUT_S = 20.0
+FLUSH_MODES = ("close", "drop")
 
-    def next(self) -> float:
-        self.current = self.initial if self.current == 0 else min(
-            self.current * 2, self.maximum
-        )
-        return self.current
 
-    def reset(self) -> None:
-        self.current = 0.0
+def _backoff_delay(failures: int) -> float:
+    step = min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** max(0, failures - 1))
+    return step / 2 + random.uniform(0, step / 2)
 
 
 class GradiumTTSClient:
-    """A persistent, multiplexed connection to Gradium's TTS WebSocket."""
+    """Persistent, multiplexed connections to Gradium's TTS WebSocket.
+
+    Sockets: the *active* one takes new requests. With ``flush_mode="close"`` a
+    *standby* is kept open beside it while requests run (and ``STANDBY_LINGER_S``
+    after), so a cancel can close the active socket and the next request still
+    finds an open one. A single event-driven maintainer task opens, promotes,
+    recycles and closes sockets; it sleeps until something happens.
+    """
 
     def __init__(
         self,
@@ -486,34 +607,45 @@ class GradiumTTSClient:
         *,
         listener: ClientListener | None = None,
         connect_timeout_s: float = 10.0,
-        response_timeout_s: float = 15.0,
+        response_timeout_s: float = 5.0,
         max_socket_age_s: float = 240.0,
-        background_retries: int = 5,
+        flush_mode: str = "close",
     ) -> None:
+        if flush_mode not in FLUSH_MODES:
+            raise ValueError(
+                f"flush_mode must be one of {FLUSH_MODES}, got {flush_mode!r}"
+            )
         self._url = url
         self._api_key = api_key
         self._listener = listener
         self.connect_timeout_s = connect_timeout_s
         self.response_timeout_s = response_timeout_s
         self.max_socket_age_s = max_socket_age_s
-        self._background_retries = background_retries
-        self._current: _Connection | None = None
-        self._connecting: asyncio.Task[_Connection] | None = None
+        self.flush_mode = flush_mode
+        self._active: _Connection | None = None
+        self._standby: _Connection | None = None
+        self._conns: set[_Connection] = set()  # every open socket, retired included
+        self._opening: asyncio.Task[_Connection] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._request_numbers = itertools.count(1)
         self._status = "disconnected"
-        self._backoff = _Backoff()
+        self._failures = 0  # failed attempts in a row
+        self._retry_at = 0.0  # no background attempt before (backoff)
+        self._reopen_at = 0.0  # no background reopen before (jitter after a loss)
+        self._idle_since = -math.inf  # when the last request left the sockets
         self._closed = False
+        self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
+        self.maintainer_wakeups = 0
         self.last_fatal: GradiumError | None = None
-        self._rejections = 0  # background sockets rejected in a row (1008, no ready)
+        self._rejections = 0  # sockets rejected in a row (1008, no ready, unsettled)
         self.connections_opened = 0
 
     # ------------------------------------------------------------------ public API
     def start(self) -> None:
         """Open the socket in the background (prewarm); never raises."""
         self._ensure_maintainer()
-        self._connect_soon()
+        self._wake.set()
 
     def request(self, setup: dict[str, Any]) -> TTSRequest:
         """A new request; nothing is sent until its first ``send_text``."""
@@ -525,29 +657,28 @@ class GradiumTTSClient:
         """Wait until a socket is open (for callers that want a warm start)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._usable(self._current):
+            if self.connected:
                 return True
-            task = self._connecting or self._connect_soon()
+            if self.last_fatal is not None:
+                return False
+            task = self._opening if self._opening_now() else self._open_soon()
             with contextlib.suppress(GradiumError, asyncio.TimeoutError):
                 await asyncio.wait_for(
                     asyncio.shield(task), max(0.0, deadline - time.monotonic())
                 )
-            if self.last_fatal is not None and not self._usable(self._current):
-                return False
-        return self._usable(self._current)
+        return self.connected
 
     @property
     def connected(self) -> bool:
-        return self._usable(self._current)
+        return self._usable(self._active) or self._usable(self._standby)
 
     async def aclose(self) -> None:
         self._closed = True
-        tasks = [t for t in (self._connecting, self._maintainer) if t is not None]
+        tasks = [t for t in (self._opening, self._maintainer) if t is not None]
         for task in tasks:
             task.cancel()
-        conns = [self._current] if self._current else []
-        self._current = None
-        for conn in conns:
+        self._active = self._standby = None
+        for conn in list(self._conns):
             await self._close_conn(conn, "client closed")
         for task in list(self._tasks):
             task.cancel()
@@ -558,79 +689,159 @@ class GradiumTTSClient:
     def _usable(self, conn: _Connection | None) -> bool:
         return conn is not None and not conn.closed and not conn.retired
 
-    def _connect_soon(self) -> asyncio.Task[_Connection]:
-        if self._connecting is None or self._connecting.done():
-            self._connecting = asyncio.get_running_loop().create_task(self._open())
-            self._connecting.add_done_callback(_consume_exception)
-        return self._connecting
+    def _opening_now(self) -> bool:
+        return self._opening is not None and not self._opening.done()
+
+    def _open_soon(self) -> asyncio.Task[_Connection]:
+        if not self._opening_now():
+            self._opening = asyncio.get_running_loop().create_task(self._open())
+            self._opening.add_done_callback(_consume_exception)
+        assert self._opening is not None
+        return self._opening
+
+    def _busy(self) -> bool:
+        return any(conn.routes for conn in self._conns)
+
+    def _routes_changed(self) -> None:
+        if not self._busy():
+            self._idle_since = time.monotonic()
+        self._wake.set()
+
+    def _pick(self, avoid: _Connection | None) -> _Connection | None:
+        """An open socket for a new request: the active one, else the standby
+        (promoted). A socket past its age limit takes no new request."""
+        for conn in (self._active, self._standby):
+            if (
+                self._usable(conn)
+                and conn is not avoid
+                and conn.age < self.max_socket_age_s
+            ):
+                if conn is self._standby:
+                    self._promote()
+                return conn
+        return None
 
     async def _acquire(self, avoid: _Connection | None = None) -> _Connection:
-        """An open socket for a new request; a fresh one if ``avoid`` is current."""
+        """A socket for a request; never ``avoid`` (the one a replay left). A
+        request does not wait for the backoff: it may trigger an attempt now."""
         if self._closed:
             raise GradiumError("client is closed", vendor_code="closed")
-        conn = self._current
-        if conn is not None and conn is avoid:
-            self._retire(conn)
-        elif self._usable(conn) and conn is not avoid:
-            if conn.age < self.max_socket_age_s:
-                return conn
-            self._retire(conn)  # past its age: new requests go to a new socket
-        return await asyncio.shield(self._connect_soon())
+        if avoid is not None and avoid is self._active:
+            self._retire(avoid)
+        conn = self._pick(avoid)
+        if conn is not None:
+            return conn
+        opened = await asyncio.shield(self._open_soon())
+        # The new socket is the active one, unless it closed at once: then the
+        # request fails on it (and is replayed once) with the server's reason.
+        return self._pick(avoid) or opened
+
+    def _promote(self) -> None:
+        old, self._active, self._standby = self._active, self._standby, None
+        if old is not None:
+            self._retire(old)
+        self._wake.set()  # the maintainer opens a new standby if one is wanted
 
     async def _open(self) -> _Connection:
-        await self._set_status("connecting")
+        if self._status == "disconnected" and self._failures == 0:
+            await self._set_status("connecting")
         started = time.monotonic()
         try:
             ws = await websockets.connect(
                 self._url,
-                additional_headers={"x-api-key": self._api_key, "x-api-source": API_SOURCE},
+                additional_headers={
+                    "x-api-key": self._api_key,
+                    "x-api-source": API_SOURCE,
+                },
                 open_timeout=self.connect_timeout_s,
                 compression=None,  # base64 PCM barely compresses; deflate adds latency
-                ping_interval=20,
-                ping_timeout=20,
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_TIMEOUT_S,
                 close_timeout=2,
                 max_size=2**22,
                 logger=_ws_log,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a GradiumError
-            error = _handshake_error(exc)
-            await self._connection_failed(error)
+            error = _handshake_error(exc, self._url, self.connect_timeout_s)
+            log.warning("gradium connect failed: %s", error)
+            self._attempt_failed()
+            if not self.connected:
+                await self._set_status("disconnected")
+            if error.fatal:
+                # An upgrade refused with 401/403/404: unambiguous, report it now.
+                self.last_fatal = error
+                await self._notify("on_connection_error", error)
             raise error from None
-        conn = _Connection(ws)
-        self.connections_opened += 1
         connect_ms = int((time.monotonic() - started) * 1000)
-        old = self._current
-        self._current = conn
-        if old is not None and old is not conn:
-            self._retire(old)
+        conn = _Connection(ws, self.max_socket_age_s, connect_ms)
+        self._conns.add(conn)
+        self.connections_opened += 1
+        role = self._place(conn)
         conn.reader = asyncio.get_running_loop().create_task(self._read(conn))
-        log.info("gradium socket #%d open in %d ms", conn.number, connect_ms)
-        await self._set_status("connected")
-        await self._notify("on_connected", connect_ms)
+        log.info("gradium socket #%d open in %d ms (%s)", conn.number, connect_ms, role)
+        if self._failures == 0:
+            await self._set_status("connected")
+            if role == "active":
+                await self._notify("on_connected", connect_ms)
+        # else: after failures, a socket is reported once it proved itself
+        self._wake.set()
         return conn
 
-    async def _connection_failed(self, error: GradiumError) -> None:
-        log.warning("gradium connect failed: %s", error)
-        await self._set_status("disconnected")
-        if error.fatal:
-            # An upgrade refused with 401/403/404: unambiguous, report it now.
-            self.last_fatal = error
-            await self._notify("on_connection_error", error)
+    def _place(self, conn: _Connection) -> str:
+        now = time.monotonic()
+        active = self._active
+        if not self._usable(active) or now >= active.recycle_at:
+            self._active = conn
+            if active is not None:
+                self._retire(active)
+            return "active"
+        if not self._usable(self._standby):
+            self._standby = conn
+            return "standby"
+        self._retire(conn)  # both places taken meanwhile: not needed
+        return "surplus"
+
+    def _attempt_failed(self) -> None:
+        self._failures += 1
+        delay = _backoff_delay(self._failures)
+        self._retry_at = time.monotonic() + delay
+        log.info(
+            "gradium reconnect backoff: %.1f s (failure %d)", delay, self._failures
+        )
+        self._wake.set()
+
+    async def _proved(self, conn: _Connection) -> None:
+        """``conn`` served a request or outlived the settle window: the outage,
+        if any, is over."""
+        conn.proven = True
+        if self._failures == 0:
+            return
+        self._failures = 0
+        self._retry_at = 0.0
+        if self._usable(conn) and self._status != "connected":
+            await self._set_status("connected")
+            if conn is self._active:
+                await self._notify("on_connected", conn.connect_ms)
+
+    def _settle_s(self) -> float:
+        return min(_SETTLE_S, self.connect_timeout_s)
 
     def _retire(self, conn: _Connection) -> None:
         conn.retired = True
-        if self._current is conn:
-            self._current = None
+        if self._active is conn:
+            self._active = None
+        if self._standby is conn:
+            self._standby = None
         self._maybe_close_retired(conn)
 
     def _maybe_close_retired(self, conn: _Connection) -> None:
         if conn.retired and not conn.closed and not conn.routes:
-            self._spawn(self._close_conn(conn, "recycled"))
+            conn.closed = True  # from now on, nothing routes to it
+            self._spawn(self._close_conn(conn, "retired"))
 
     async def _close_conn(self, conn: _Connection, why: str) -> None:
-        if conn.closed:
-            return
         conn.closed = True
+        self._conns.discard(conn)
         log.info("closing gradium socket #%d (%s)", conn.number, why)
         with contextlib.suppress(Exception):
             await conn.ws.close()
@@ -644,46 +855,77 @@ class GradiumTTSClient:
             self._maintainer = asyncio.get_running_loop().create_task(self._maintain())
 
     async def _maintain(self) -> None:
-        """Keep a warm socket: reopen after idle expiry or loss, recycle before the
-        server's session cap, with backoff; never touches a socket that is busy."""
-        failures = 0
-        delay = 0.25
+        """Sleep until something happens (a socket opened or closed, a request
+        started or ended, a recycle / linger / backoff / settle deadline), act,
+        sleep again. No polling."""
         while not self._closed:
-            await asyncio.sleep(delay)
-            delay = 0.25
-            conn = self._current
-            if self._usable(conn):
-                failures = 0
-                self._backoff.reset()
-                lead = min(5.0, self.max_socket_age_s / 4)
-                if conn.age >= self.max_socket_age_s - lead and not self._connecting_now():
-                    # Open the replacement first; requests on the old socket finish
-                    # there, and it closes once they are done.
-                    with contextlib.suppress(GradiumError):
-                        await self._connect_soon()
-                continue
-            if self._connecting_now():
-                continue
-            if (
-                self.last_fatal is not None
-                or self._rejections >= 2
-                or failures >= self._background_retries
-            ):
-                continue  # wait for a request to ask again
+            self.maintainer_wakeups += 1
+            self._wake.clear()
             try:
-                await self._connect_soon()
-            except GradiumError:
-                failures += 1
-                delay = self._backoff.next()
+                deadline = await self._tend(time.monotonic())
+            except Exception:  # noqa: BLE001 - a bug must not stop the maintainer
+                log.exception("gradium maintainer failed")
+                deadline = time.monotonic() + 1.0
+            timeout = (
+                None if deadline is None else max(0.0, deadline - time.monotonic())
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _connecting_now(self) -> bool:
-        return self._connecting is not None and not self._connecting.done()
+    async def _tend(self, now: float) -> float | None:
+        """Bring the sockets where they should be; return the next deadline."""
+        deadlines: list[float] = []
+        settle = self._settle_s()
+        for conn in list(self._conns):
+            if not conn.proven and (conn.had_ready or conn.age >= settle):
+                await self._proved(conn)
+            elif not conn.proven and self._failures:
+                deadlines.append(conn.opened_at + settle)
+        if not self._usable(self._active) and self._usable(self._standby):
+            self._promote()
+        standby = self._standby
+        if self._usable(standby) and now >= standby.recycle_at:
+            self._retire(standby)  # reopened below if one is still wanted
+        active = self._active
+        if (
+            self._usable(active)
+            and now >= active.recycle_at
+            and self._usable(self._standby)
+        ):
+            self._promote()  # the standby is younger: no handshake needed
+        busy = self._busy()
+        want_standby = self.flush_mode == "close" and (
+            busy or now < self._idle_since + STANDBY_LINGER_S
+        )
+        if self.flush_mode == "close" and not busy and want_standby:
+            deadlines.append(self._idle_since + STANDBY_LINGER_S)
+        if self._usable(self._standby) and not want_standby:
+            self._retire(self._standby)
+        for conn in (self._active, self._standby):
+            if self._usable(conn) and conn.recycle_at > now:
+                deadlines.append(conn.recycle_at)
+        active = self._active
+        need = (
+            not self._usable(active)
+            or now >= active.recycle_at
+            or (want_standby and not self._usable(self._standby))
+        )
+        blocked = self.last_fatal is not None or self._rejections >= 2
+        if need and not blocked and not self._opening_now():
+            not_before = max(self._retry_at, self._reopen_at)
+            if now >= not_before:
+                self._open_soon()
+            else:
+                deadlines.append(not_before)
+        return min(deadlines, default=None)
 
     # --------------------------------------------------------------------- reader
     async def _read(self, conn: _Connection) -> None:
         try:
             async for raw in conn.ws:
                 self._dispatch(conn, raw)
+                if conn.had_ready and not conn.proven:
+                    await self._proved(conn)
         except ConnectionClosed:
             pass
         except Exception:  # noqa: BLE001 - a reader bug must not kill the loop
@@ -740,7 +982,9 @@ class GradiumTTSClient:
             try:
                 pcm = base64.b64decode(msg.get("audio") or "", validate=True)
             except (binascii.Error, ValueError, TypeError):
-                log.warning("gradium socket #%d: undecodable audio ignored", conn.number)
+                log.warning(
+                    "gradium socket #%d: undecodable audio ignored", conn.number
+                )
                 return
             if pcm:
                 request._deliver(
@@ -766,39 +1010,34 @@ class GradiumTTSClient:
     async def _on_socket_closed(self, conn: _Connection) -> None:
         was_closed_by_us = conn.closed
         conn.closed = True
-        if self._current is conn:
-            self._current = None
+        self._conns.discard(conn)
+        if self._active is conn:
+            self._active = None
+        if self._standby is conn:
+            self._standby = None
+        self._wake.set()
         if was_closed_by_us and not conn.routes:
             return
-        code = conn.ws.close_code
-        if conn.socket_error is not None:
-            error = conn.socket_error
-        elif code in (None, CODE_ABNORMAL):
-            error = GradiumError("connection to Gradium lost", vendor_code=str(CODE_ABNORMAL))
-        elif code in (CODE_NORMAL, CODE_GOING_AWAY):
-            error = GradiumError(
-                "Gradium closed the socket before end_of_stream", vendor_code=str(code)
-            )
-        else:
-            reason = conn.ws.close_reason or "socket closed"
-            fatal, rejected = classify_code(code, socket_had_ready=conn.had_ready)
-            error = GradiumError(
-                f"Gradium closed the socket: {reason}",
-                fatal=fatal,
-                vendor_code=str(code),
-                rejected=rejected,
-            )
+        error = _lost(conn)
         log.info("gradium socket #%d closed: %s", conn.number, error)
-        if not conn.routes and error.rejected and conn.age < self.connect_timeout_s:
-            # A socket nobody used, refused while it was being established: count
-            # it, and stop prewarming after two (a bad key must not be hammered).
-            # The same 1008 after a long idle is the server's idle expiry: the
-            # maintainer just reopens, so an idle agent keeps its warm socket.
-            self._rejections += 1
+        if not (conn.proven or conn.had_ready or conn.age >= self._settle_s()):
+            # Closed before it served anything, right after opening: the server
+            # refused it (bad key, outage). A failed attempt: back off. Two
+            # 1008 rejections in a row stop background attempts (a bad key must
+            # not be hammered); a request still asks again.
+            if error.rejected:
+                self._rejections += 1
+            self._attempt_failed()
+        elif not conn.routes:
+            # A healthy idle socket went away (idle expiry, server restart): reopen,
+            # at a random moment so a fleet expired together does not reconnect
+            # together. A request arriving meanwhile opens one at once.
+            spread = min(_JITTER * conn.age, _JITTER_MAX_S)
+            self._reopen_at = time.monotonic() + random.uniform(0, spread)
         for req in list(conn.routes.values()):
             req._fail(error, conn=conn)
         conn.routes.clear()
-        if not self._closed and self._current is None:
+        if not self._closed and not self.connected:
             await self._set_status("disconnected")
 
     # -------------------------------------------------------------------- helpers

@@ -536,11 +536,12 @@ def test_guarder_flush(tmp_path):
     }
     later = records[records.index(flush_end) + 1 :]
     assert all(r.kind == "data" and r.name == "metrics" for r in later), summary(later)
-    # the flush really landed mid-stream (the text is ~10 s of audio), and the server
-    # kept producing during the watch window: that audio was dropped
-    got = sum(len(f.pcm) for f in frames_between(records, rid))
+    # the flush really landed mid-stream (the text is ~10 s of audio), and closing
+    # the socket stopped the server: at most 0.25 s beyond what reached TEN
+    frames = frames_between(records, rid)
+    got = sum(len(f.pcm) for f in frames)
     assert 0 < ends[0].props["request_total_audio_duration_ms"] < 5000
-    assert produced > got > 0, (produced, got)
+    assert 0 < got <= produced <= got + frames[0].sample_rate * 2 // 4, (produced, got)
     no_errors(records)
 
 

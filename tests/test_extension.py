@@ -202,7 +202,7 @@ def slow_server():
 LONG = "This is a long sentence that keeps the synthesizer busy for a good while. " * 3
 
 
-def test_flush_mid_stream_drops_late_audio_without_reconnecting():
+def test_flush_mid_stream_closes_the_socket_next_turn_rides_the_standby():
     with slow_server() as srv:
 
         async def script(s):
@@ -216,10 +216,14 @@ def test_flush_mid_stream_drops_late_audio_without_reconnecting():
             s.after_flush = s.records[flushed_at:]
 
         sess = run_session(props(srv), script)
-        assert srv.connections_opened == 1  # the interruption cost no reconnect
-        # the interrupted request was told to wrap up on the server
+        # the flush closed r1's socket (Gradium stops); r2 rode the standby, open
+        # before the flush: the interruption cost the next turn no handshake
         cid1 = srv.received("setup")[0]["client_req_id"]
-        assert [m["type"] for m in srv.received(client_req_id=cid1)][-1] == "end_of_stream"
+        assert srv.events_of("close", conn=1)[0].data["by"] == "client"
+        assert srv.received("end_of_stream", client_req_id=cid1) == []
+        setup2 = srv.events.select("in", "setup")[1]
+        assert setup2.conn == 2
+        assert srv.events_of("open", conn=2)[0].t < srv.events_of("close", conn=1)[0].t
     names = [r.name for r in sess.records if r.kind == "data" and r.name != "metrics"]
     end1 = names.index("tts_audio_end")
     assert names[end1 + 1] == "tts_flush_end"
@@ -378,7 +382,7 @@ def test_failure_before_audio_is_replayed_invisibly(server):
     sess = run_session(props(server), script)
     assert not errors(sess.records)
     check_request_sequences(sess.records, ["r1"], reasons={"r1": 1})
-    assert server.connections_opened == 2
+    assert len({e.conn for e in server.events.select("in", "setup")}) == 2
     assert texts_received(server) == ["Replayed sentence.", "Replayed sentence."]
 
 

@@ -155,7 +155,7 @@ def test_sequential_requests_each_after_the_previous_end(server):
         metadata={f"r{n}": meta(n) for n in (1, 2, 3)},
     )
     check_audio_is_its_own(server, sess.records, expected)
-    assert server.connections_opened == 1
+    assert {e.conn for e in server.events.select("in", "setup")} == {1}  # one socket
     assert not errors(sess.records)
 
 
@@ -234,12 +234,13 @@ def test_flush_mid_stream_then_a_new_request(slow_server):
     assert flush_end.props == {"flush_id": "f1", "metadata": {"session_id": "order"}}
     check_flushed(records, "r1", flush_end, "r2")
     check_order(records, ["r1", "r2"], reasons={"r1": 2, "r2": 1})
-    # the server really kept producing r1's audio during the silence: it was dropped
+    # the flush closed r1's socket, so Gradium stopped: at most 0.25 s of audio
+    # beyond what reached TEN before r1's end (and none of it leaked after)
     got = sum(len(f.pcm) for f in frames_between(records, "r1"))
     produced = sum(
         m["audio_bytes"] for m in srv.sent("audio", client_req_id=seen["r1_cid"])
     )
-    assert produced > got > 0, (produced, got)
+    assert 0 < got <= produced <= got + 0.25 * 16000 * 2, (produced, got)
     assert named(
         records, "tts_text_result"
     )  # words were on, and none leaked past the end

@@ -12,6 +12,9 @@ kind                      behaviour
 ========================  ===================================================================
 ``refuse``                next connection: TCP closed before any HTTP response (no upgrade)
 ``reject_handshake``      next connection: HTTP ``arg`` (default 503) instead of 101
+``accept_then_close``     next connection: upgraded (101), then at once ``error`` + close
+                          with code ``arg`` (default 1011), or a TCP reset without close
+                          frame when ``arg`` is ``"reset"`` (an outage behind a proxy)
 ``error_1008``            after ``arg`` audio frames (default 1): ``error`` code 1008
                           (with the request's ``client_req_id``), then close 1008
 ``error_1011``            same with 1011
@@ -40,7 +43,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-CONNECTION_KINDS = frozenset({"refuse", "reject_handshake"})
+CONNECTION_KINDS = frozenset({"refuse", "reject_handshake", "accept_then_close"})
 REQUEST_KINDS = frozenset(
     {
         "error_1008",
@@ -59,6 +62,7 @@ KINDS = CONNECTION_KINDS | REQUEST_KINDS
 
 DEFAULT_ARGS: dict[str, float | int | str | None] = {
     "reject_handshake": 503,
+    "accept_then_close": 1011,
     "error_1008": 1,
     "error_1011": 1,
     "drop_after": 1,

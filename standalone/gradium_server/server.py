@@ -223,6 +223,9 @@ class GradiumServer:
                 ws.transport.abort()
                 await ws.connection_lost_waiter
                 return ws.respond(503, "refused\n")  # never sent: the socket is gone
+            if fault.kind == "accept_then_close":
+                ws.gradium_fault = fault  # type: ignore[attr-defined]
+                return None  # upgrade; _handler closes it at once
             status = fault.int_value(503)
             return ws.respond(status, f"local-server fault injection: HTTP {status}\n")
         if split.path.rstrip("/") != TTS_PATH:
@@ -249,6 +252,14 @@ class GradiumServer:
         # never log the key itself
         self.events.add(conn_id, "event", "open", key_ok=ok, key_source=source)
         conn = Connection(self, ws, conn_id)
+        fault = getattr(ws, "gradium_fault", None)
+        if fault is not None:  # accept_then_close: an outage behind a live proxy
+            how = str(fault.value)
+            if how == "reset":
+                conn.terminate("abort")
+            else:
+                code = fault.int_value(1011)
+                conn.error(code, "service unavailable (injected outage)")
         self._live.add(conn)
         try:
             await conn.run(ok, reason)
@@ -328,7 +339,8 @@ class ServerThread:
 
     # Read-only or thread-safe members, forwarded as they are: url, port, config,
     # inject, clear_faults, log, log_snapshot, clear_log, received, sent,
-    # events_of, connections_opened, connection_attempts.
+    # events_of, events (the EventLog, thread-safe), connections_opened,
+    # connection_attempts.
     _FORWARDED = frozenset(
         {
             "url",
@@ -342,6 +354,7 @@ class ServerThread:
             "received",
             "sent",
             "events_of",
+            "events",
             "connections_opened",
             "connection_attempts",
         }

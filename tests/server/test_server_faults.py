@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import statistics
 
 import pytest
 from gradium_server import Fault, LatencyModel, synthesize_synthetic
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 TEXT = "one two three four five six"  # 2.1 s -> ~26 frames at 80 ms
 
@@ -51,6 +53,35 @@ async def test_reject_handshake_status(gradium_server, h, arg, status):
         assert info.value.response.status_code == status
     assert (await h.synth(gradium_server.url, "ok")).of("end_of_stream")
     assert gradium_server.connections_opened == 1
+
+
+@pytest.mark.parametrize("arg", [None, 1008, "reset"])
+async def test_accept_then_close(gradium_server, h, arg):
+    """The upgrade succeeds, then the socket dies at once: an error frame and a
+    close with the code (default 1011), or a TCP reset without close frame."""
+    gradium_server.inject(Fault("accept_then_close", arg=arg, count=2))
+    for _ in range(2):
+        ws = await connect(
+            gradium_server.url, additional_headers={"x-api-key": "k"}, open_timeout=5
+        )
+        frames = []
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                frames.append(json.loads(raw))
+        if arg == "reset":
+            assert frames == []
+            assert ws.close_code == 1006  # no close frame: abnormal closure
+        else:
+            code = 1011 if arg is None else arg
+            assert [(f["type"], f["code"]) for f in frames] == [("error", code)]
+            assert "client_req_id" not in frames[0]
+            assert ws.close_code == code
+    # the third connection is healthy again
+    assert (await h.synth(gradium_server.url, "ok")).of("end_of_stream")
+    assert gradium_server.connection_attempts == 3
+    assert gradium_server.connections_opened == 3
+    fired = gradium_server.events_of("fault_fired")
+    assert [e.data["kind"] for e in fired] == ["accept_then_close"] * 2
 
 
 async def test_marker_arms_connection_fault_for_next_connection(gradium_server, h):
