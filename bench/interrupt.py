@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import time
@@ -117,7 +118,7 @@ def run_mode(
     turn_rid: dict[int, str] = {}
     sent_at: dict[int, float] = {}
     pause = args.pause_ms / 1000
-    counter = iter(range(1_000_000))
+    counter = itertools.count()
 
     async def send_turn(s: Session, phase: str, texts: list[str]) -> tuple[str, int]:
         turn = next(counter)
@@ -164,9 +165,8 @@ def run_mode(
     recs = session.records
     ttfb = ttfb_by_turn(recs)
     for phase, turns in turn_ids.items():
-        measured = (
-            turns if phase == "warm" else [t for t in turns if t != turns[0]]
-        )  # first of a phase follows another phase
+        # The first turn of an interrupted phase follows the previous phase, not a flush.
+        measured = turns if phase == "warm" else turns[1:]
         values = [ttfb[t] for t in measured if t in ttfb]
         seen = []
         for t in measured:
