@@ -27,65 +27,28 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "standalone"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import tenhost  # noqa: E402
-
-tenhost.ensure()
-
-import websockets  # noqa: E402
-from gradium_server import LatencyModel, ServerConfig, ServerThread  # noqa: E402
-from harness import metrics, named, run_session  # noqa: E402
-
-SENTENCES = [
-    "Sure, I can help with that.",
-    "The weather in Paris is mild today, with light rain in the afternoon.",
-    "Your meeting has been moved to three o'clock.",
-    "Here is a short summary of what we discussed.",
-]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def describe(name: str, values: list[float], target: float | None = None) -> str:
-    line = (
-        f"{name:<10} n={len(values):<3} p50={statistics.median(values):6.1f}  "
-        f"p90={pct(values, 0.9):6.1f}  min={min(values):6.1f}  max={max(values):6.1f} ms"
-    )
-    if target is not None:
-        line += f"   p50 - target = {statistics.median(values) - target:+.1f} ms"
-    return line
+from common import (
+    SENTENCES,
+    describe,
+    extension_props,
+    socket_per_request,
+    tenhost,
+    wait_connected,
+)
+from gradium_server import LatencyModel, ServerConfig, ServerThread
+from harness import metrics, run_session
 
 
 def extension_run(url: str, requests: int, wait_for_prewarm: bool, pause_s: float):
-    props = {
-        "params": {
-            "api_key": "bench-key",
-            "url": url,
-            "voice_id": "synthetic",
-            "sample_rate": 24000,
-        }
-    }
+    props = extension_props(url)
     seen: list[float] = []
 
     async def script(s):
         if wait_for_prewarm:
-            await s.wait_for(
-                lambda recs: any(
-                    r.props.get("current") == "connected"
-                    for r in named(recs, "connection_status_changed")
-                ),
-                timeout=10,
-            )
+            await wait_connected(s)
         for i in range(requests):
             rid = f"bench-{i}"
             meta = {"session_id": "bench", "turn_id": i}
@@ -114,24 +77,11 @@ def extension_run(url: str, requests: int, wait_for_prewarm: bool, pause_s: floa
 
 def after_flush_run(url: str, rounds: int, pause_s: float) -> list[float]:
     """Barge-in: a long answer is flushed mid-stream; TTFB of the next turn."""
-    props = {
-        "params": {
-            "api_key": "bench-key",
-            "url": url,
-            "voice_id": "synthetic",
-            "sample_rate": 24000,
-        }
-    }
+    props = extension_props(url)
     long_text = " ".join(SENTENCES * 3)
 
     async def script(s):
-        await s.wait_for(
-            lambda recs: any(
-                r.props.get("current") == "connected"
-                for r in named(recs, "connection_status_changed")
-            ),
-            timeout=10,
-        )
+        await wait_connected(s)
         for i in range(rounds):
             before = len(s.records)
             await s.text(
@@ -163,42 +113,6 @@ def after_flush_run(url: str, rounds: int, pause_s: float) -> list[float]:
         for m in metrics(session.records, "ttfb")
         if str(m.props.get("metadata", {}).get("turn_id", 0) % 2) == "1"
     ]
-
-
-async def baseline(url: str, requests: int, pause_s: float) -> list[float]:
-    """Socket per request, waiting for ready before the text (TEN's 0.1.3 flow)."""
-    out = []
-    for i in range(requests):
-        start = time.monotonic()
-        async with websockets.connect(
-            url, additional_headers={"x-api-key": "bench-key"}, compression=None
-        ) as ws:
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "setup",
-                        "voice_id": "synthetic",
-                        "output_format": "pcm_24000",
-                        "model_name": "default",
-                    }
-                )
-            )
-            while json.loads(await ws.recv()).get("type") != "ready":
-                pass
-            await ws.send(
-                json.dumps({"type": "text", "text": SENTENCES[i % len(SENTENCES)]})
-            )
-            await ws.send(json.dumps({"type": "end_of_stream"}))
-            while True:
-                msg = json.loads(await ws.recv())
-                if msg.get("type") == "audio":
-                    out.append((time.monotonic() - start) * 1000)
-                    break
-            async for raw in ws:
-                if json.loads(raw).get("type") == "end_of_stream":
-                    break
-        await asyncio.sleep(pause_s)
-    return out
 
 
 def main() -> None:
@@ -233,7 +147,7 @@ def main() -> None:
         rounds = max(5, args.requests // 2)
         flushed = after_flush_run(server.url, rounds, pause)
         flush_sockets = server.connections_opened - opened
-        base = asyncio.run(baseline(server.url, args.requests, pause))
+        base = asyncio.run(socket_per_request(server.url, args.requests, pause))
 
     print(
         "\nper request TTFB (extension metric, ms), warm run, first request included:"
