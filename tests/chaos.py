@@ -531,6 +531,8 @@ class _Player:
         self.open: dict[tuple[str, int], bool] = {}  # instances whose end was sent
         self.end_t: float | None = None
         self.earlier: set[str] = set()  # ids also sent before an earlier flush
+        self.session = f"chaos-{plan.seed}"
+        self.metas: dict[tuple[str, int], dict[str, Any]] = {}
 
     def log(self, op: str, **fields: Any) -> None:
         self.sent.append({"t": time.monotonic(), "op": op, **fields})
@@ -559,8 +561,12 @@ class _Player:
             self.earlier.add(key[0])
         if step["end"]:
             self.open.setdefault(key, True)
+        if key not in self.metas:
+            self.metas[key] = {"session_id": self.session, "turn_id": len(self.metas)}
+        meta = self.metas[key]
         self.log(
             "text",
+            meta=meta,
             rid=step["rid"],
             text=step["text"],
             end=step["end"],
@@ -569,7 +575,7 @@ class _Player:
             bad_key=self.bad_key,
             rate=self.rate,
         )
-        await self.s.text(step["rid"], step["text"], end=step["end"])
+        await self.s.text(step["rid"], step["text"], end=step["end"], metadata=meta)
 
     async def _sleep(self, step: dict[str, Any]) -> None:
         await asyncio.sleep(step["s"])
@@ -595,9 +601,12 @@ class _Player:
 
     async def _flush(self, step: dict[str, Any]) -> None:
         assert self.s is not None
-        self.log("flush", fid=step["fid"], moment=step["moment"], epoch=self.epoch)
+        meta = {"session_id": self.session, "flush": step["fid"]}
+        self.log(
+            "flush", fid=step["fid"], moment=step["moment"], epoch=self.epoch, meta=meta
+        )
         self.epoch += 1
-        await self.s.flush(step["fid"])
+        await self.s.flush(step["fid"], metadata=meta)
 
     async def _outage(self, step: dict[str, Any]) -> None:
         await asyncio.to_thread(self.server.set_outage, step["on"])
@@ -777,6 +786,7 @@ class _Life:
     start_t: float
     nbytes: int = 0
     rates: set[int] = field(default_factory=set)
+    metas: list[Any] = field(default_factory=list)  # of start, frames, end
     end: Rec | None = None
     end_index: int = -1
     errors: list[Rec] = field(default_factory=list)
@@ -795,6 +805,7 @@ class _Inst:
     first_t: float
     bad_key: bool
     rate: int
+    meta: dict[str, Any] = field(default_factory=dict)
     end_t: float | None = None
     tags: set[str] = field(default_factory=set)
     speakable: bool = False
@@ -827,6 +838,8 @@ def check(res: ChaosResult) -> list[str]:
                  release (its text end or the previous request's end).
       [config]   update_configs: status 0 for valid, 1 for invalid; frames at the
                  sample rate in effect when the request started.
+      [storm]    during an outage, connection attempts stay few: backoff, and
+                 at most two per request that asks (the attempt and its replay).
       [leak]     no socket open on the server, no client task left, no client
                  left open after the session ended.
     """
@@ -852,7 +865,7 @@ def check(res: ChaosResult) -> list[str]:
             inst = insts.get(key)
             if inst is None:
                 inst = insts[key] = _Inst(
-                    e["rid"], e["epoch"], e["t"], e["bad_key"], e["rate"]
+                    e["rid"], e["epoch"], e["t"], e["bad_key"], e["rate"], e["meta"]
                 )
                 inst.reused = any(k[0] == e["rid"] for k in insts if k != key)
             if inst.end_t is not None or e["late"]:
@@ -895,6 +908,7 @@ def check(res: ChaosResult) -> list[str]:
                     "flush in between: a request starts at most once"
                 )
             current = _Life(rid, epoch, i, r.t)
+            current.metas.append(r.props.get("metadata"))
             lives.append(current)
         elif r.kind == "frame":
             if current is None:
@@ -905,6 +919,7 @@ def check(res: ChaosResult) -> list[str]:
             else:
                 current.nbytes += len(r.pcm)
                 current.rates.add(r.sample_rate)
+                current.metas.append(r.props.get("metadata"))
         elif r.name == "tts_text_result":
             if current is None or current.rid != rid:
                 v.append(
@@ -918,8 +933,18 @@ def check(res: ChaosResult) -> list[str]:
                 )
                 continue
             current.end, current.end_index = r, i
+            current.metas.append(r.props.get("metadata"))
             last_ended, current = rid, None
         elif r.name == "tts_flush_end":
+            n = len(flush_end_at)
+            want = flushes[n] if n < len(flushes) else None
+            if want is None or r.props.get("flush_id") != want["fid"]:
+                v.append(f"[flush] unexpected tts_flush_end {r.props} (#{n})")
+            elif r.props.get("metadata") != want["meta"]:
+                v.append(
+                    f"[flush] tts_flush_end {want['fid']} metadata {r.props.get('metadata')}"
+                    f" != the flush's {want['meta']}"
+                )
             if current is not None:
                 v.append(
                     f"[flush] tts_flush_end {r.props.get('flush_id')} at {at(r.t)} before "
@@ -998,6 +1023,12 @@ def check(res: ChaosResult) -> list[str]:
             continue
         if end is None:
             continue
+        wrong = [m for m in life.metas if m != inst.meta]
+        if wrong:
+            v.append(
+                f"[window] {rid}: {len(wrong)} of its start/frames/end carry metadata "
+                f"{wrong[0]}, not the request's {inst.meta}"
+            )
         reason = life.reason
         # duration at the frames' rate
         if len(life.rates) > 1:
@@ -1115,6 +1146,25 @@ def check(res: ChaosResult) -> list[str]:
             f"[bound] {inst.rid}: text ended at {at(inst.end_t)} but it never ended "
             "(no tts_audio_start/tts_audio_end at all)"
         )
+
+    # ------------------------------------------------------- no reconnect storm
+    for a, b in outages:
+        attempts = sum(
+            1
+            for e in server
+            if e.direction == "event" and e.type == "connect" and a <= e.t <= b
+        )
+        asked = {
+            (e["rid"], e["epoch"])
+            for e in res.sent
+            if e["op"] == "text" and a <= e["t"] <= b
+        }
+        allowed = 6 + 2 * (b - a) + 2 * len(asked)
+        if attempts > allowed:
+            v.append(
+                f"[storm] {attempts} connection attempts during a {b - a:.2f} s outage at "
+                f"{at(a)} with {len(asked)} request(s) asking (at most {allowed:.0f})"
+            )
 
     # ------------------------------------------------------------ config, leaks
     for u in updates:

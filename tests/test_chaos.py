@@ -101,6 +101,7 @@ def test_outage_resets_open_sockets_and_refuses_connections_until_it_ends():
 
 # ------------------------------------------------- the checker can fail, each way
 T = 100.0
+META = {"session_id": "s", "turn_id": 0}
 PCM = b"\x01\x00" * 1600  # 100 ms at 16 kHz
 
 
@@ -108,15 +109,27 @@ def _text(
     t: float, rid: str, text: str, end: bool = True, epoch: int = 0, **kw
 ) -> dict:
     base = {"op": "text", "rid": rid, "text": text, "end": end, "late": False}
-    return {**base, "t": t, "epoch": epoch, "bad_key": False, "rate": 16000, **kw}
+    extra = {"bad_key": False, "rate": 16000, "meta": META}
+    return {**base, "t": t, "epoch": epoch, **extra, **kw}
 
 
 def _rec(t: float, name: str, kind: str = "data", **props: Any) -> Rec:
+    if name.startswith("tts_audio_"):
+        props.setdefault("metadata", META)
     return Rec(t, kind, name, props)
 
 
 def _frame(t: float, pcm: bytes = PCM, rate: int = 16000) -> Rec:
-    return Rec(t, "frame", "pcm_frame", {}, pcm, rate)
+    return Rec(t, "frame", "pcm_frame", {"metadata": META}, pcm, rate)
+
+
+def _flush(t: float, fid: str = "f0") -> dict:
+    meta = {"flush": fid}
+    return {"t": t, "op": "flush", "fid": fid, "moment": "x", "epoch": 0, "meta": meta}
+
+
+def _flush_end(t: float, fid: str = "f0") -> Rec:
+    return _rec(t, "tts_flush_end", flush_id=fid, metadata={"flush": fid})
 
 
 def _end(t: float, rid: str, reason: int = 1, ms: int = 100) -> Rec:
@@ -299,12 +312,12 @@ def test_checker_catches_a_fatal_code_for_a_transient_fault():
 def test_checker_catches_flush_end_before_the_flushed_requests_end():
     sent = [
         _text(T, "r1", "Kilo1z hello", end=False),
-        {"t": T + 0.15, "op": "flush", "fid": "f0", "moment": "x", "epoch": 0},
+        _flush(T + 0.15),
     ]
     records = [
         _rec(T + 0.1, "tts_audio_start", request_id="r1"),
         _frame(T + 0.12),
-        _rec(T + 0.16, "tts_flush_end", flush_id="f0"),
+        _flush_end(T + 0.16),
         _end(T + 0.17, "r1", reason=2),
     ]
     got = check(_one_request(records=records, sent=sent))
@@ -315,13 +328,13 @@ def test_checker_catches_a_buffered_request_speaking_after_the_flush():
     sent = [
         _text(T, "r1", "Kilo1z hello", end=False),
         _text(T + 0.01, "r2", "Kilo2z buffered"),
-        {"t": T + 0.15, "op": "flush", "fid": "f0", "moment": "x", "epoch": 0},
+        _flush(T + 0.15),
     ]
     records = [
         _rec(T + 0.1, "tts_audio_start", request_id="r1"),
         _frame(T + 0.12),
         _end(T + 0.16, "r1", reason=2),
-        _rec(T + 0.17, "tts_flush_end", flush_id="f0"),
+        _flush_end(T + 0.17),
         _rec(T + 0.2, "tts_audio_start", request_id="r2"),
         _end(T + 0.3, "r2", ms=0),
     ]
@@ -331,5 +344,39 @@ def test_checker_catches_a_buffered_request_speaking_after_the_flush():
     assert check(_one_request(records=ok, sent=sent)) == []
 
 
+def test_checker_catches_wrong_metadata_and_a_flush_end_that_does_not_echo():
+    records = [
+        _rec(T + 0.1, "tts_audio_start", request_id="r1"),
+        Rec(T + 0.2, "frame", "pcm_frame", {"metadata": {}}, PCM, 16000),
+        _end(T + 0.3, "r1"),
+    ]
+    assert "[window]" in _tags(check(_one_request(records=records)))
+    sent = [_text(T, "r1", "Kilo1z hello"), _flush(T + 0.4)]
+    ok = [*_one_request().records, _flush_end(T + 0.5)]
+    assert check(_one_request(records=ok, sent=sent)) == []
+    bad = [
+        *_one_request().records,
+        _rec(T + 0.5, "tts_flush_end", flush_id="f0", metadata={}),
+    ]
+    assert "[flush]" in _tags(check(_one_request(records=bad, sent=sent)))
+
+
 def test_checker_catches_a_socket_left_open():
     assert "[leak]" in _tags(check(_one_request(open_after=1)))
+
+
+def test_checker_catches_a_reconnect_storm_during_an_outage():
+    outage = [
+        {"t": T + 1, "op": "outage", "on": True},
+        {"t": T + 2, "op": "outage", "on": False},
+    ]
+    sent = [_text(T, "r1", "Kilo1z hello"), *outage]
+
+    def attempts(n: int) -> list[LogEntry]:
+        return [LogEntry(T + 1 + i / 100, i + 2, "event", "connect") for i in range(n)]
+
+    log = _served("c1", "Kilo1z hello", len(PCM))
+    calm = check(_one_request(sent=sent, server_log=log + attempts(5)))
+    assert calm == [], calm
+    stormy = check(_one_request(sent=sent, server_log=log + attempts(30)))
+    assert _tags(stormy) == {"[storm]"}, stormy
