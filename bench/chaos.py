@@ -35,9 +35,25 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1, help="base seed")
     ap.add_argument("--per-session", type=int, default=40, help="requests per session")
     ap.add_argument("--verbose", action="store_true", help="keep the extension's logs")
+    ap.add_argument(
+        "--shrink",
+        metavar="TAG",
+        help="shrink session --seed (with --per-session requests) to the fewest steps "
+        "that still break invariant TAG, e.g. '[flush]', and print them",
+    )
     args = ap.parse_args()
     if not args.verbose:
         logging.disable(logging.WARNING)
+    if args.shrink:
+        with tenhost.AppRunner():
+            plan = chaos.plan_session(args.seed, args.per_session)
+            small = chaos.shrink(plan, args.shrink)
+            res = chaos.run_plan(small)
+            print(f"seed {args.seed}: {len(plan.steps)} -> {len(small.steps)} steps")
+            print(f"params: {small.params} dump={small.dump} stopped={small.stopped}")
+            print(small.describe())
+            print("\n".join(chaos.check(res)) or "(this run passed: a race)")
+        return 0
 
     counts: dict[str, Counter] = {
         k: Counter()
@@ -49,26 +65,29 @@ def main() -> int:
     requests = 0
     started = time.monotonic()
     with tenhost.AppRunner():
-        while requests < args.requests:
-            seed = args.seed * 100_000 + sessions
-            n = min(args.per_session, args.requests - requests)
-            plan = chaos.plan_session(seed, n)
-            res = chaos.run_plan(plan)
-            violations = chaos.check(res)
-            chaos.tally(res, counts)
-            sessions += 1
-            requests += n
-            if violations:
-                failures.append((seed, violations))
-                for v in violations:
-                    kinds[v.split("]")[0] + "]"] += 1
-                print(f"FAIL seed {seed}: {violations[0]}", flush=True)
-            if sessions % 10 == 0:
-                print(
-                    f"... {requests} requests, {sessions} sessions, "
-                    f"{len(failures)} failing, {time.monotonic() - started:.0f} s",
-                    flush=True,
-                )
+        try:
+            while requests < args.requests:
+                seed = args.seed * 100_000 + sessions
+                n = min(args.per_session, args.requests - requests)
+                plan = chaos.plan_session(seed, n)
+                res = chaos.run_plan(plan)
+                violations = chaos.check(res)
+                chaos.tally(res, counts)
+                sessions += 1
+                requests += n
+                if violations:
+                    failures.append((seed, violations))
+                    for v in violations:
+                        kinds[v.split("]")[0] + "]"] += 1
+                    print(f"FAIL seed {seed}: {violations[0]}", flush=True)
+                if sessions % 10 == 0:
+                    print(
+                        f"... {requests} requests, {sessions} sessions, "
+                        f"{len(failures)} failing, {time.monotonic() - started:.0f} s",
+                        flush=True,
+                    )
+        except KeyboardInterrupt:
+            print("interrupted: counts so far", flush=True)
     wall = time.monotonic() - started
 
     names = {1: "1 normal", 2: "2 interrupted", 3: "3 error"}

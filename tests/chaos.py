@@ -1225,3 +1225,42 @@ def tally(res: ChaosResult, counts: dict[str, Counter[Any]]) -> None:
     for e in res.server_log:
         if e.direction == "event" and e.type == "fault_fired":
             counts["fired"][e.data.get("kind")] += 1
+
+
+# ==================================================================== shrinking
+def shrink(
+    plan: Plan, tag: str, *, budget: int = 60, tries: int = 2, log=print
+) -> Plan:
+    """Remove steps while the session still breaks invariant ``tag`` (e.g.
+    ``"[flush]"``): delta debugging over the step list, each candidate played up to
+    ``tries`` times (a race may need a second go), at most ``budget`` runs."""
+
+    def fails(steps: list[dict[str, Any]]) -> bool:
+        candidate = Plan(plan.seed, plan.params, steps, plan.stopped, plan.dump)
+        for _ in range(tries):
+            if any(v.startswith(tag) for v in check(run_plan(candidate))):
+                return True
+        return False
+
+    steps = list(plan.steps)
+    runs = 0
+    chunks = 2
+    while len(steps) > 1 and runs < budget:
+        size = max(1, len(steps) // chunks)
+        removed = False
+        for start in range(0, len(steps), size):
+            if runs >= budget:
+                break
+            candidate = steps[:start] + steps[start + size :]
+            runs += 1
+            if candidate and fails(candidate):
+                steps = candidate
+                chunks = max(2, chunks - 1)
+                removed = True
+                log(f"shrink: {len(steps)} steps still break {tag}")
+                break
+        if not removed:
+            if size == 1:
+                break
+            chunks = min(len(steps), chunks * 2)
+    return Plan(plan.seed, plan.params, steps, plan.stopped, plan.dump)
