@@ -75,6 +75,13 @@ def test_the_ci_seeds_cover_every_fault_kind_flush_moment_and_ending():
 
 
 # ---------------------------------------------------------- the server's outage
+async def until(predicate, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+
+
 def test_outage_resets_open_sockets_and_refuses_connections_until_it_ends():
     async def scenario(server: ServerThread) -> None:
         headers = {"x-api-key": "k"}
@@ -84,9 +91,11 @@ def test_outage_resets_open_sockets_and_refuses_connections_until_it_ends():
             await asyncio.wait_for(ws.recv(), 5)
         with pytest.raises(Exception):  # noqa: B017 - no HTTP response at all
             await connect(server.url, additional_headers=headers, open_timeout=5)
+        await until(lambda: server.open_connections == 0)
         assert server.open_connections == 0
         await asyncio.to_thread(server.set_outage, False)
         async with connect(server.url, additional_headers=headers, open_timeout=5):
+            await until(lambda: server.open_connections == 1)  # once its handler runs
             assert server.open_connections == 1
 
     with ServerThread(ServerConfig.for_tests()) as server:
