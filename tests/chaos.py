@@ -492,7 +492,7 @@ def run_plan(plan: Plan) -> ChaosResult:
         while server.open_connections and time.monotonic() < deadline:
             time.sleep(0.02)
         open_after = server.open_connections
-        leftover = _wait_tasks_gone(tasks_before, 3.0)
+        leftover = _wait_tasks_gone(tasks_before, clients_before, 3.0)
         unclosed = [
             c for c in _clients() if id(c) not in clients_before and not c._closed
         ]
@@ -766,10 +766,23 @@ def _client_tasks() -> set[asyncio.Task[Any]]:
     return asyncio.run_coroutine_threadsafe(collect(), loop).result(10)
 
 
-def _wait_tasks_gone(before: set[asyncio.Task[Any]], timeout: float) -> list[str]:
+def _owner(task: asyncio.Task[Any]) -> Any:
+    """The client a task works for (``self`` of its coroutine, or its client)."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    owner = frame.f_locals.get("self") if frame is not None else None
+    return getattr(owner, "_client", owner)
+
+
+def _wait_tasks_gone(
+    before: set[asyncio.Task[Any]], clients_before: set[int], timeout: float
+) -> list[str]:
+    """Tasks of this session's extension or clients still running after it (a
+    client leaked by an earlier session may still spawn tasks: not counted)."""
     deadline = time.monotonic() + timeout
     while True:
-        left = _client_tasks() - before
+        left = {
+            t for t in _client_tasks() - before if id(_owner(t)) not in clients_before
+        }
         if not left or time.monotonic() >= deadline:
             return sorted(t.get_coro().__qualname__ for t in left)
         time.sleep(0.05)
