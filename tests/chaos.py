@@ -826,6 +826,7 @@ class _Inst:
     end_t: float | None = None
     tags: set[str] = field(default_factory=set)
     speakable: bool = False
+    text: str = ""  # what should reach Gradium: from the first speakable segment
     reused: bool = False  # the id was sent before an earlier flush too
 
 
@@ -845,6 +846,8 @@ def check(res: ChaosResult) -> list[str]:
                  requests buffered behind a flush produce nothing.
       [duration] frame bytes == request_total_audio_duration_ms (within 50 ms)
                  at the frames' sample rate, one sample rate per request.
+      [text]     a request that ended normally sent Gradium exactly its text, in
+                 order, from its first speakable segment (whitespace aside).
       [reason]   2 only after a flush or at stop; 3 only when a fault, an outage
                  or a bad key touched the request; 1 means the server finished
                  it, and the request got exactly that audio (nothing lost or
@@ -890,6 +893,8 @@ def check(res: ChaosResult) -> list[str]:
             if e["end"]:
                 inst.end_t = e["t"]
             inst.speakable = inst.speakable or _speakable(e["text"])
+            if inst.speakable:
+                inst.text += e["text"]
             inst.tags.update(
                 w for w in e["text"].split() if w.startswith("Kilo") and w.endswith("z")
             )
@@ -1013,10 +1018,15 @@ def check(res: ChaosResult) -> list[str]:
     }
     audio_by_cid: Counter[str] = Counter()
     text_cids: dict[str, set[str]] = {}
+    text_by_cid: dict[str, str] = {}
+    setup_at: dict[str, float] = {}
     for e in server:
         if e.direction == "out" and e.type == "audio":
             audio_by_cid[e.client_req_id] += e.data.get("audio_bytes", 0)
+        elif e.direction == "in" and e.type == "setup" and e.client_req_id:
+            setup_at.setdefault(e.client_req_id, e.t)
         elif e.direction == "in" and e.type == "text" and e.text:
+            text_by_cid[e.client_req_id] = text_by_cid.get(e.client_req_id, "") + e.text
             for w in e.text.split():
                 if w.startswith("Kilo") and w.endswith("z"):
                     text_cids.setdefault(w, set()).add(e.client_req_id)
@@ -1121,22 +1131,31 @@ def check(res: ChaosResult) -> list[str]:
         if inst.bad_key and inst.speakable and reason == 1:
             v.append(f"[error] {rid}: sent with a rejected key but ended normally")
         if reason == 1 and inst.speakable:
-            cids = (
-                set().union(*(text_cids.get(tag, set()) for tag in inst.tags))
-                if inst.tags
-                else set()
-            )
-            done = [c for c in cids if c in eos_cids]
+            # its Gradium requests: by tag, or set up while it was the one running
+            cids = set().union(*(text_cids.get(tag, set()) for tag in inst.tags))
+            if not cids:  # its tag never reached Gradium: the one set up meanwhile
+                since = max(inst.first_t, prev_end_t) - 0.01
+                cids = {c for c, t in setup_at.items() if since <= t <= end.t}
+            done = sorted(c for c in cids if c in eos_cids)
             if not done:
                 v.append(
-                    f"[reason] {rid}: ended normally but the server never finished it (cids {sorted(cids)})"
+                    f"[reason] {rid}: ended normally but the server never finished it "
+                    f"(cids {sorted(cids)})"
                 )
             else:
-                produced = audio_by_cid[sorted(done)[-1]]
+                cid = max(done, key=lambda c: setup_at.get(c, 0.0))
+                produced = audio_by_cid[cid]
                 if produced != life.nbytes:
                     v.append(
-                        f"[reason] {rid}: ended normally with {life.nbytes} audio bytes; the server "
-                        f"produced {produced} for it (lost or doubled audio)"
+                        f"[reason] {rid}: ended normally with {life.nbytes} audio bytes; the "
+                        f"server produced {produced} for it (lost or doubled audio)"
+                    )
+                got = "".join(text_by_cid.get(cid, "").split())
+                want = "".join(inst.text.split())
+                if got != want:
+                    v.append(
+                        f"[text] {rid}: Gradium got {got[:80]!r} for it, the request's text "
+                        f"was {want[:80]!r} (text lost, reordered or doubled)"
                     )
         # bound
         if inst.end_t is not None and inst.end_t <= end.t:

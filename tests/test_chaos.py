@@ -389,3 +389,11 @@ def test_checker_catches_a_reconnect_storm_during_an_outage():
     assert calm == [], calm
     stormy = check(_one_request(sent=sent, server_log=log + attempts(30)))
     assert _tags(stormy) == {"[storm]"}, stormy
+
+
+def test_checker_catches_text_that_never_reached_gradium():
+    sent = [_text(T, "r1", "Kilo1z hello", end=False), _text(T + 0.01, "r1", "world.")]
+    served = _served("c1", "Kilo1z hello", len(PCM))
+    assert _tags(check(_one_request(sent=sent, server_log=served))) == {"[text]"}
+    served.insert(1, LogEntry(T + 0.105, 1, "in", "text", "c1", " world."))
+    assert check(_one_request(sent=sent, server_log=served)) == []
