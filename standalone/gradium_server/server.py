@@ -46,6 +46,7 @@ class GradiumServer:
         self._attempts = 0
         self._opened = 0
         self._live: set[Connection] = set()
+        self._outage = False
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -138,6 +139,28 @@ class GradiumServer:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    def set_outage(self, on: bool) -> None:
+        """Simulate the service being down (call on the loop thread, or use
+        ``ServerThread.set_outage``): while on, every open socket is reset (no close
+        frame) and every connection attempt is refused like the ``refuse`` fault."""
+        if on == self._outage:
+            return
+        self._outage = on
+        self.events.add(0, "event", "outage_start" if on else "outage_end")
+        if on:
+            for conn in list(self._live):
+                conn.log("event", "abort", by="outage")
+                conn.ws.transport.abort()
+
+    @property
+    def outage(self) -> bool:
+        return self._outage
+
+    @property
+    def open_connections(self) -> int:
+        """WebSocket connections currently open (upgraded and not yet finished)."""
+        return len(self._live)
+
     # --- log (thread-safe) ------------------------------------------------------------
 
     @property
@@ -214,6 +237,11 @@ class GradiumServer:
             api_source=headers.get("x-api-source"),
             user_agent=headers.get("user-agent"),
         )
+        if self._outage:
+            self.events.add(conn_id, "event", "fault_fired", kind="outage", arg=None)
+            ws.transport.abort()
+            await ws.connection_lost_waiter
+            return ws.respond(503, "refused\n")  # never sent: the socket is gone
         fault = self.faults.take_connection_fault()
         if fault is not None:
             self.events.add(
@@ -252,6 +280,10 @@ class GradiumServer:
         # never log the key itself
         self.events.add(conn_id, "event", "open", key_ok=ok, key_source=source)
         conn = Connection(self, ws, conn_id)
+        if self._outage:  # the outage began during this handshake
+            self.events.add(conn_id, "event", "fault_fired", kind="outage", arg=None)
+            ws.transport.abort()
+            return
         fault = getattr(ws, "gradium_fault", None)
         if fault is not None:  # accept_then_close: an outage behind a live proxy
             how = str(fault.value)
@@ -340,7 +372,7 @@ class ServerThread:
     # Read-only or thread-safe members, forwarded as they are: url, port, config,
     # inject, clear_faults, log, log_snapshot, clear_log, received, sent,
     # events_of, events (the EventLog, thread-safe), connections_opened,
-    # connection_attempts.
+    # connection_attempts, open_connections, outage.
     _FORWARDED = frozenset(
         {
             "url",
@@ -357,6 +389,8 @@ class ServerThread:
             "events",
             "connections_opened",
             "connection_attempts",
+            "open_connections",
+            "outage",
         }
     )
 
@@ -376,6 +410,9 @@ class ServerThread:
 
     def set_limits(self, limits: Limits | None = None, **changes: Any) -> Limits:
         return self.call(self.server.set_limits, limits, **changes)
+
+    def set_outage(self, on: bool) -> None:
+        self.call(self.server.set_outage, on)
 
     def set_config(self, **changes: Any) -> None:
         """Change other ``ServerConfig`` fields (``api_keys``, ``voice_engine``...)."""
