@@ -59,8 +59,10 @@ from .gradium_tts import (
     TTSRequest,
     Word,
 )
-from .text_filter import TextShaper
-from .text_filter import is_speakable as _text_is_speakable
+from .text_filter import (
+    TextShaper,
+    is_speakable,  # applied to text as it will be sent
+)
 
 VENDOR = "gradium"
 _COMPLETED_KEPT = 256
@@ -87,14 +89,6 @@ _PER_REQUEST_FIELDS = frozenset(
         "ignored_params",
     }
 )
-
-
-def is_speakable(text: str) -> bool:
-    """Whether text can make a sound: it has a letter or a digit (any script).
-
-    Applied to the text as it will be sent (after the markdown/emoji filter).
-    """
-    return _text_is_speakable(text)
 
 
 def dump_file_name(request_id: str) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
+from gradium_tts_python.text_filter import TextShaper, is_speakable
 from harness import Rec, Session, run_session, summary
 
 KEY = "chaos-key-0123456789"
@@ -826,12 +827,13 @@ class _Inst:
     end_t: float | None = None
     tags: set[str] = field(default_factory=set)
     speakable: bool = False
-    text: str = ""  # what should reach Gradium: from the first speakable segment
+    # What should reach Gradium: the segments as the extension shapes them (joined,
+    # markdown and emoji filtered, text_filter on); the shaping itself is tested in
+    # tests/test_text_filter.py, this checks that none of it is lost, reordered or
+    # doubled on the way (replays, faults, flushes).
+    text: str = ""
+    shaper: TextShaper = field(default_factory=TextShaper)
     reused: bool = False  # the id was sent before an earlier flush too
-
-
-def _speakable(text: str) -> bool:
-    return any(ch.isalnum() for ch in text)
 
 
 def check(res: ChaosResult) -> list[str]:
@@ -892,9 +894,11 @@ def check(res: ChaosResult) -> list[str]:
                 continue  # after text_input_end, or after the request ended: ignored
             if e["end"]:
                 inst.end_t = e["t"]
-            inst.speakable = inst.speakable or _speakable(e["text"])
-            if inst.speakable:
-                inst.text += e["text"]
+            shaped = inst.shaper.feed(e["text"])
+            if e["end"]:
+                shaped += inst.shaper.finish()
+            inst.text += shaped
+            inst.speakable = inst.speakable or is_speakable(shaped)
             inst.tags.update(
                 w for w in e["text"].split() if w.startswith("Kilo") and w.endswith("z")
             )
