@@ -44,6 +44,23 @@ async def test_idle_client_makes_no_periodic_wakeups(make_server, make_client):
     assert client.connected
 
 
+async def test_keepalive_is_the_kernels_not_websocket_pings(make_server, make_client):
+    """An idle socket costs no Python CPU: no WebSocket ping timer runs; the
+    kernel's TCP keepalive finds a dead peer instead."""
+    server = await make_server()
+    client = make_client(server.url)
+    client.start()
+    assert await client.wait_connected(5)
+    (conn,) = client._conns
+    assert conn.ws.ping_interval is None
+    sock = conn.ws.transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 10
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+
+
 async def test_clients_started_together_recycle_over_a_window(make_server):
     """50 clients, 2 s socket age limit: each socket is recycled at a random
     point in the last fifth of its life, so the reopens span a window."""

@@ -103,6 +103,8 @@ class ServerConfig:
       (as a shorter frame) after this much time without new text, on ``<flush>`` or
       on ``end_of_stream``.
     * ``model_ext``: what ``ready.model_ext`` reports.
+    * ``ping_interval_s``: WebSocket pings to each client; ``None`` (default): none,
+      since Gradium documents no server heartbeat (protocol reference §5).
     """
 
     api_keys: set[str] | None = None
@@ -111,6 +113,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     tail_flush_s: float = 0.25
     model_ext: str = "local-tts-standin-1"
+    ping_interval_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.voice_engine not in VOICE_ENGINES:

@@ -67,6 +67,7 @@ class GradiumServer:
             max_size=self.config.limits.max_message_bytes,
             compression=None,
             close_timeout=2,
+            ping_interval=self.config.ping_interval_s,
             server_header="gradium-local-standin",
         )
         sockname = self._server.sockets[0].getsockname()
