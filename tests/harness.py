@@ -204,6 +204,18 @@ class Session(AsyncExtensionTester):
         )
 
 
+KEY = "test-key-0123456789"
+_TOP_LEVEL = ("dump", "dump_path", "enable_words")
+
+
+def props(server: Any, **params: Any) -> dict[str, Any]:
+    """Extension properties for the local server (synthetic voice, 16 kHz):
+    ``params`` keys go into ``params``, except the top-level ones."""
+    top = {k: params.pop(k) for k in _TOP_LEVEL if k in params}
+    base = {"api_key": KEY, "url": server.url, "voice_id": "synthetic"}
+    return {**top, "params": {**base, "sample_rate": 16000, **params}}
+
+
 def run_session(
     props: dict[str, Any],
     script: Callable[[Session], Awaitable[None]],

@@ -10,17 +10,18 @@ from pathlib import Path
 import pytest
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
 from harness import (
+    KEY,
     check_request_sequences,
     check_subtitle_alignment,
     errors,
     frames_between,
     metrics,
     named,
+    props,
     run_session,
     summary,
 )
 
-KEY = "test-key-0123456789"
 META = {"session_id": "s1", "turn_id": 1}
 
 
@@ -28,19 +29,6 @@ META = {"session_id": "s1", "turn_id": 1}
 def server():
     with ServerThread(ServerConfig.for_tests()) as srv:
         yield srv
-
-
-def props(server, **params):
-    base = {
-        "api_key": KEY,
-        "url": server.url,
-        "voice_id": "synthetic",
-        "sample_rate": 16000,
-    }
-    top = {
-        k: params.pop(k) for k in ("dump", "dump_path", "enable_words") if k in params
-    }
-    return {**top, "params": {**base, **params}}
 
 
 def texts_received(server, cid=None):

@@ -26,30 +26,17 @@ from harness import (
     errors,
     frames_between,
     named,
+    props,
     run_session,
     summary,
 )
 
-KEY = "test-key-0123456789"
 SILENCE_S = 1.2  # how long a flushed request must stay silent
 LONG = "This is a long sentence that keeps the synthesizer busy for a good while. " * 3
 
 
 def meta(n: int) -> dict[str, Any]:
     return {"session_id": "order", "turn_id": n}
-
-
-def props(server, **params: Any) -> dict[str, Any]:
-    base = {
-        "api_key": KEY,
-        "url": server.url,
-        "voice_id": "synthetic",
-        "sample_rate": 16000,
-    }
-    top = {
-        k: params.pop(k) for k in ("dump", "dump_path", "enable_words") if k in params
-    }
-    return {**top, "params": {**base, **params}}
 
 
 @pytest.fixture

@@ -7,9 +7,15 @@ import time
 
 import pytest
 from gradium_server import ServerConfig, ServerThread
-from harness import check_request_sequences, errors, metrics, named, run_session
+from harness import (
+    check_request_sequences,
+    errors,
+    metrics,
+    named,
+    props,
+    run_session,
+)
 
-KEY = "test-key-0123456789"
 META = {"session_id": "s1", "turn_id": 1}
 
 
@@ -17,17 +23,6 @@ META = {"session_id": "s1", "turn_id": 1}
 def server():
     with ServerThread(ServerConfig.for_tests()) as srv:
         yield srv
-
-
-def props(server, **params):
-    base = {
-        "api_key": KEY,
-        "url": server.url,
-        "voice_id": "synthetic",
-        "sample_rate": 16000,
-    }
-    top = {k: params.pop(k) for k in ("enable_words",) if k in params}
-    return {**top, "params": {**base, **params}}
 
 
 def texts(server):
