@@ -87,6 +87,7 @@ _PER_REQUEST_FIELDS = frozenset(
         "retry_for_s",
         "extra_setup",
         "ignored_params",
+        "text_filter",
     }
 )
 

@@ -156,10 +156,22 @@ def test_new_timeouts_reach_the_next_request(monkeypatch, server):
         ({"max_socket_age_s": 60.0}, True),
         ({"api_key": "another-key-0123"}, True),
         ({"url": "URL2"}, True),
+        ({"flush_mode": "drop"}, True),
         ({"voice_id": "synthetic", "model_name": "m2", "sample_rate": 24000}, False),
         ({"json_config": {"temp": 0.3}, "custom": 1}, False),
+        ({"text_filter": False}, False),
     ],
-    ids=["connect", "response", "age", "key", "url", "voice", "setup"],
+    ids=[
+        "connect",
+        "response",
+        "age",
+        "key",
+        "url",
+        "flush",
+        "voice",
+        "setup",
+        "filter",
+    ],
 )
 def test_a_client_setting_rebuilds_the_client_and_a_request_setting_does_not(
     monkeypatch, server, change, rebuilt
