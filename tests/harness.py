@@ -9,12 +9,15 @@ sent, in arrival order, with arrival times.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
+from types import ModuleType
 from typing import Any
 
 from ten_runtime import (
@@ -29,6 +32,24 @@ from ten_runtime import (
 )
 
 ADDON = "gradium_tts_python"
+
+
+def ext_module(sub: str = "extension") -> ModuleType:
+    """The module ``sub`` (``extension``, ``gradium_tts``, ``config``, ``text_filter``)
+    of the copy of this package that the TEN host actually instantiates.
+
+    Every monkeypatch of the package goes through this. In a TEN app the python addon
+    loader imports the installed copy as ``ten_packages.extension.gradium_tts_python``;
+    a patch on the checkout's ``gradium_tts_python.<sub>`` never reaches it.
+    """
+    for prefix in (f"ten_packages.extension.{ADDON}", ADDON):
+        name = f"{prefix}.{sub}"
+        if name in sys.modules:
+            return sys.modules[name]
+    try:
+        return importlib.import_module(f"ten_packages.extension.{ADDON}.{sub}")
+    except ImportError:
+        return importlib.import_module(f"{ADDON}.{sub}")
 
 
 @dataclass
