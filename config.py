@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,6 +74,75 @@ CLIENT_PARAM_KEYS = frozenset(
         "text_filter",
     }
 )
+
+
+# --------------------------------------------------------------- voice settings
+# Typed params for Gradium's model settings (reference §2.1). On the wire they go
+# inside the setup's ``json_config`` under Gradium's own names; a typed param wins
+# over the same key written in ``json_config`` (one warning names both).
+# typed param -> (json_config key, lowest, highest): Gradium's documented ranges.
+VOICE_SETTINGS: dict[str, tuple[str, float, float]] = {
+    "speed": ("padding_bonus", -4.0, 4.0),  # negative = faster
+    "temperature": ("temp", 0.0, 1.4),
+    "voice_similarity": ("cfg_coef", 1.0, 4.0),
+}
+NORMALIZATION_KEY = "rewrite_rules"  # json_config key of params.text_normalization
+# Gradium recommends rewrite rules for numbers, dates, times, e-mails, URLs and
+# phone numbers (spoken wrong without them); the default voice is English.
+DEFAULT_TEXT_NORMALIZATION = "en"
+NORMALIZATION_ALIASES = ("en", "fr", "de", "es", "pt")
+# The rule names Gradium documents (docs/rewriting_rules.md); other CamelCase names
+# are passed on with a warning, as Gradium may add rules.
+NORMALIZATION_RULES = frozenset(
+    {"Date", "AlNum", "TimeEn", "TimeFr", "TimeDe"}
+    | {
+        f"{kind}{lang}"
+        for kind in ("Number", "Email", "Url", "Phone")
+        for lang in ("En", "Fr", "De", "Es", "Pt")
+    }
+)
+_RULE_NAME = re.compile(r"[A-Z][A-Za-z]{0,23}")  # like NumberEn
+
+
+def normalize_rewrite_rules(value: str, where: str) -> str:
+    """``value`` as Gradium's comma list (spaces removed); ``""`` = off.
+
+    Raises ConfigError for an unknown language alias or an item that is no rule
+    name. The message quotes an item only when it looks like a name (never a
+    secret pasted in by mistake).
+    """
+    items = [item.strip() for item in value.split(",")]
+    items = [item for item in items if item]
+    for item in items:
+        if item in NORMALIZATION_ALIASES or _RULE_NAME.fullmatch(item):
+            continue
+        shown = (
+            f"{item!r}"
+            if re.fullmatch(r"[A-Za-z]{1,12}", item)
+            else f"an item of {len(item)} characters"
+        )
+        raise ConfigError(
+            f"{where}: {shown} is neither a language alias "
+            f"({', '.join(NORMALIZATION_ALIASES)}) nor a rule name such as NumberEn, "
+            'UrlEn, EmailEn, TimeEn, Date; "" turns text normalization off'
+        )
+    return ",".join(items)
+
+
+def unknown_rewrite_rules(rules: str) -> list[str]:
+    """Rule names in ``rules`` that Gradium does not document (passed on as is)."""
+    return [
+        item
+        for item in rules.split(",")
+        if item and item not in NORMALIZATION_ALIASES and item not in NORMALIZATION_RULES
+    ]
+
+
+VOICE_KEYS = frozenset(key for key, _, _ in VOICE_SETTINGS.values())
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class ConfigError(ValueError):
@@ -150,6 +220,13 @@ class GradiumTTSConfig(BaseModel):
     flush_mode: StrictStr = "close"
     text_filter: StrictBool = True  # strip markdown and emoji before Gradium
 
+    # Voice settings (VOICE_SETTINGS, NORMALIZATION_KEY). None: not set here, so
+    # json_config's value (or Gradium's default) applies; see voice_settings().
+    speed: StrictFloat | None = None
+    temperature: StrictFloat | None = None
+    voice_similarity: StrictFloat | None = None
+    text_normalization: StrictStr | None = None  # "" = off
+
     # Pass-through setup keys, and what was dropped (for a warning at start).
     extra_setup: dict[str, Any] = Field(default_factory=dict)
     ignored_params: list[str] = Field(default_factory=list)
@@ -201,6 +278,11 @@ class GradiumTTSConfig(BaseModel):
             "max_socket_age_s",
             "flush_mode",
             "text_filter",
+            # voice settings (issue 18)
+            "speed",
+            "temperature",
+            "voice_similarity",
+            "text_normalization",
         ):
             if key in params:
                 value = params.pop(key)
@@ -262,6 +344,72 @@ class GradiumTTSConfig(BaseModel):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"params.{name} must be a number > 0")
+        self.voice_settings()  # raises ConfigError: a setting out of Gradium's range
+
+    # ---------------------------------------------------------- voice settings
+    def voice_settings(self) -> dict[str, Any]:
+        """The effective voice settings, under Gradium's json_config names.
+
+        A typed param wins over the same key in ``json_config``; a key set in
+        neither is left out (Gradium's default), except ``rewrite_rules``, which
+        defaults to DEFAULT_TEXT_NORMALIZATION; an empty value turns it off (left
+        out). Raises ConfigError for a value outside Gradium's documented range.
+        """
+        given = self.json_config or {}
+        out: dict[str, Any] = {}
+        for name, (key, low, high) in VOICE_SETTINGS.items():
+            value = getattr(self, name)
+            where = f"params.{name}"
+            if value is None and key in given:
+                value, where = given[key], f"params.json_config.{key}"
+            if value is None:
+                continue
+            if not _number(value):
+                raise ConfigError(
+                    f"{where} must be a number from {low} to {high}, "
+                    f"got {_json_type(value)}"
+                )
+            if not (math.isfinite(value) and low <= value <= high):
+                hint = " (negative is faster)" if key == "padding_bonus" else ""
+                raise ConfigError(
+                    f"{where} = {value} is out of range: Gradium's {key} takes "
+                    f"{low} to {high}{hint}"
+                )
+            out[key] = value
+        rules: Any = self.text_normalization
+        where = "params.text_normalization"
+        if rules is None and NORMALIZATION_KEY in given:
+            rules, where = given[NORMALIZATION_KEY], f"params.json_config.{NORMALIZATION_KEY}"
+        if rules is None:
+            rules = DEFAULT_TEXT_NORMALIZATION
+        if not isinstance(rules, str):
+            raise ConfigError(f"{where} must be a string, got {_json_type(rules)}")
+        rules = normalize_rewrite_rules(rules, where)
+        if rules:
+            out[NORMALIZATION_KEY] = rules
+        return out
+
+    def json_config_overridden(self) -> list[tuple[str, str]]:
+        """(typed param, json_config key) pairs set in both: the typed one wins."""
+        given = self.json_config or {}
+        pairs = [(name, key) for name, (key, _, _) in VOICE_SETTINGS.items()]
+        pairs.append(("text_normalization", NORMALIZATION_KEY))
+        return [
+            (f"params.{name}", f"params.json_config.{key}")
+            for name, key in pairs
+            if getattr(self, name) is not None and key in given
+        ]
+
+    def effective_json_config(self) -> dict[str, Any] | None:
+        """``json_config`` as sent: every key passed on unchanged, except the
+        voice settings, which voice_settings() decides."""
+        out = {
+            k: v
+            for k, v in (self.json_config or {}).items()
+            if k != NORMALIZATION_KEY and k not in VOICE_KEYS
+        }
+        out.update(self.voice_settings())
+        return out or None
 
     # ---------------------------------------------------------------- derived
     @property
@@ -277,8 +425,9 @@ class GradiumTTSConfig(BaseModel):
         else:
             fields["voice"] = self.voice
         fields["output_format"] = self.output_format
-        if self.json_config is not None:
-            fields["json_config"] = self.json_config
+        json_config = self.effective_json_config()
+        if json_config is not None:
+            fields["json_config"] = json_config
         if self.pronunciation_id:
             fields["pronunciation_id"] = self.pronunciation_id
         if self.retry_for_s is not None:
@@ -294,6 +443,8 @@ class GradiumTTSConfig(BaseModel):
         data["json_config"] = _mask_values(self.json_config)
         data["extra_setup"] = _mask_values(self.extra_setup)
         data["output_format"] = self.output_format
+        # Validated: numbers in range and rule names only, nothing secret.
+        data["voice_settings"] = self.voice_settings()
         return data
 
     def __str__(self) -> str:

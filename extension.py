@@ -48,7 +48,12 @@ from ten_ai_base.struct import TTSTextInput, TTSTextResult, TTSWord
 from ten_ai_base.tts2 import AsyncTTS2BaseExtension
 from ten_runtime import AsyncTenEnv, Data
 
-from .config import ConfigError, GradiumTTSConfig
+from .config import (
+    NORMALIZATION_KEY,
+    ConfigError,
+    GradiumTTSConfig,
+    unknown_rewrite_rules,
+)
 from .gradium_tts import (
     Audio,
     Done,
@@ -88,6 +93,11 @@ _PER_REQUEST_FIELDS = frozenset(
         "extra_setup",
         "ignored_params",
         "text_filter",
+        # voice settings (issue 18): sent in each request's json_config
+        "speed",
+        "temperature",
+        "voice_similarity",
+        "text_normalization",
     }
 )
 
@@ -172,6 +182,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 "params not sent to Gradium (this extension sets them): "
                 + ", ".join(sorted(self.config.ignored_params))
             )
+        _warn_overridden(ten_env, self.config, None)
 
     async def on_start(self, ten_env: AsyncTenEnv) -> None:
         await super().on_start(ten_env)
@@ -512,8 +523,10 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         client = None
         if self._started and not self._stopped and (self.client is None or changed):
             client = self._new_client(config)  # raises: nothing has changed yet
+        previous = self.config
         self._properties, self.config, self.config_error = merged, config, None
         self.ten_env.log_info(f"config updated: {config}", category="key_point")
+        _warn_overridden(self.ten_env, config, previous)
         if client is not None:
             if self.client is not None:
                 self._retired_clients.append(self.client)
@@ -628,6 +641,37 @@ class _Listener:
         if not self._reported:
             self._reported = True
             await self._ext.send_tts_error("", self._ext._vendor_error(error))
+
+
+def _warn_overridden(
+    ten_env: AsyncTenEnv,
+    config: GradiumTTSConfig,
+    previous: GradiumTTSConfig | None,
+) -> None:
+    """Voice-setting warnings, each once: not repeated by an update that keeps it.
+
+    A typed setting and the same json_config key (the typed one is used), and
+    rewrite rule names Gradium does not document (sent as they are).
+    """
+    seen = set(_voice_warnings(previous)) if previous is not None else set()
+    for text in _voice_warnings(config):
+        if text not in seen:
+            ten_env.log_warn(text)
+
+
+def _voice_warnings(config: GradiumTTSConfig) -> list[str]:
+    out = [
+        f"{typed} and {raw} are both set: {typed} is used"
+        for typed, raw in config.json_config_overridden()
+    ]
+    rules = config.voice_settings().get(NORMALIZATION_KEY, "")
+    unknown = unknown_rewrite_rules(rules)
+    if unknown:
+        out.append(
+            "text normalization: rule names Gradium does not document, sent as "
+            "they are: " + ", ".join(unknown)
+        )
+    return out
 
 
 def _ms_of(seconds: float) -> int:

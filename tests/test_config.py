@@ -74,7 +74,11 @@ def test_base_url_is_accepted_as_an_alias_and_never_sent():
 def test_json_config_as_string_or_object_goes_out_as_object():
     as_string = make(json_config='{"temp": 0.3, "padding_bonus": -1}')
     as_object = make(json_config={"temp": 0.3, "padding_bonus": -1})
-    assert as_string.setup_fields()["json_config"] == {"temp": 0.3, "padding_bonus": -1}
+    assert as_string.setup_fields()["json_config"] == {
+        "temp": 0.3,
+        "padding_bonus": -1,
+        "rewrite_rules": "en",  # the default text normalization
+    }
     assert as_object.setup_fields() == as_string.setup_fields()
 
 
@@ -95,6 +99,7 @@ def test_setup_fields_carry_the_documented_keys():
         "model_name": "m1",
         "voice_id": "v1",
         "output_format": "pcm_24000",
+        "json_config": {"rewrite_rules": "en"},  # the default text normalization
         "pronunciation_id": "p1",
         "retry_for_s": 30.0,
     }
@@ -229,6 +234,11 @@ RIGHT_FOR = {
     "params.base_url": ["ws://127.0.0.1:9/api/speech/tts"],
     "params.sample_rate": [16000, 48000],
     "params.flush_mode": ["close", "drop"],
+    # voice settings: right-typed and inside Gradium's ranges
+    "params.speed": [-2.5, 3],
+    "params.temperature": [0.5, 1],
+    "params.voice_similarity": [2.5, 3],
+    "params.text_normalization": ["en"],
 }
 
 

@@ -66,7 +66,10 @@ def test_setup_carries_config_and_multiplexing_fields(server):
     )
     (raw,) = server.received("setup")
     assert raw["model_name"] == "m-test" and raw["voice_id"] == "synthetic"
-    assert raw["output_format"] == "pcm_16000" and raw["json_config"] == {"temp": 0.2}
+    assert raw["output_format"] == "pcm_16000" and raw["json_config"] == {
+        "temp": 0.2,
+        "rewrite_rules": "en",  # the default text normalization
+    }
     assert raw["close_ws_on_eos"] is False and raw["client_req_id"]
     assert raw["custom"] == 1
 
