@@ -16,7 +16,10 @@ that follows when the error closes the socket, reference §3.5):
 * 1008: bad/missing API key; ``text``/``end_of_stream`` before any ``setup``;
   unknown ``output_format``; reused active ``client_req_id``; ``text`` /
   ``end_of_stream`` for an unknown ``client_req_id``; text after
-  ``end_of_stream``; too many concurrent requests; idle timeout; session cap.
+  ``end_of_stream``; too many concurrent requests; idle timeout; session cap; a
+  ``json_config`` model setting out of its documented range or of the wrong type
+  (``padding_bonus``, ``temp``, ``cfg_coef``, ``rewrite_rules``): the ``error``
+  (with the ``client_req_id``, if any) and then close 1008, even when multiplexed.
 * 1003 (unsupported data): a binary frame, a frame that is not a JSON object, a
   message without a known ``type``, ``json_config`` that is not valid JSON, a setup
   field of the wrong type. [undocumented] §5 lists 1002/1003 for "setup validation
@@ -35,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import socket
 import struct
 import uuid
@@ -46,7 +50,7 @@ from websockets.exceptions import ConnectionClosed
 from .faults import CONNECTION_KINDS, KINDS, Fault
 from .formats import DEFAULT_FORMAT, OutputFormat, lookup
 from .textparse import extract_markers, split_parts
-from .voices import Rendering, silence, synthesize
+from .voices import Rendering, duration_factor, silence, synthesize
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -401,6 +405,19 @@ class Connection:
         if json_config is not None and not isinstance(json_config, dict):
             fail(1003, "json_config must be a JSON object or a JSON-encoded object")
             return
+        settings, problem = _voice_settings(json_config or {})
+        if problem is not None:
+            # An out-of-range model setting: Gradium's error shape, an ``error``
+            # 1008 (scoped when multiplexed), then the socket closes with 1008.
+            self.error(1008, problem, client_req_id=cid, close=True, at=t)
+            return
+        if settings.get("unknown_rules"):
+            self.log(
+                "event",
+                "unknown_rewrite_rules",
+                client_req_id=cid,
+                rules=settings["unknown_rules"],
+            )
         for key in ("voice_id", "voice", "model_name", "pronunciation_id"):
             if msg.get(key) is not None and not isinstance(msg[key], str):
                 fail(1003, f"{key} must be a string")
@@ -421,6 +438,7 @@ class Connection:
         )
         model_name = msg.get("model_name") or "default"
         req = Request(self, cid, fmt, engine, close_on_eos)
+        req.padding_bonus = float(settings.get("padding_bonus", 0.0))
         self.requests[cid] = req
         ready: dict[str, Any] = {
             "type": "ready",
@@ -443,6 +461,11 @@ class Connection:
             engine=engine,
             output_format=fmt.name,
             json_config=json_config,
+            padding_bonus=settings.get("padding_bonus"),
+            temp=settings.get("temp"),
+            cfg_coef=settings.get("cfg_coef"),
+            rewrite_rules=settings.get("rewrite_rules"),
+            duration_factor=duration_factor(req.padding_bonus),
             pronunciation_id=msg.get("pronunciation_id"),
             retry_for_s=retry,
             close_ws_on_eos=close_on_eos,
@@ -550,6 +573,7 @@ class Request:
         self.busy = False
         self.stalled = False
         self.stopped = False
+        self.padding_bonus = 0.0  # json_config.padding_bonus: speaking rate
         self.fault: Fault | None = None
         self.fault_fired = False
         self._fault_checked = False
@@ -661,7 +685,11 @@ class Request:
                     for part in item[1]:
                         if part.kind == "speech":
                             rendering = await asyncio.to_thread(
-                                synthesize, self.engine, part.text, self.fmt.sample_rate
+                                synthesize,
+                                self.engine,
+                                part.text,
+                                self.fmt.sample_rate,
+                                self.padding_bonus,
                             )
                             self._append(rendering)
                         elif part.kind == "break":
@@ -850,6 +878,53 @@ class Request:
         )
         self.conn.emit(msg, now)
         self.conn.request_finished(self, now)
+
+
+# json_config model settings with Gradium's documented ranges (reference §2.1).
+SETTING_RANGES = {
+    "padding_bonus": (-4.0, 4.0),
+    "temp": (0.0, 1.4),
+    "cfg_coef": (1.0, 4.0),
+}
+REWRITE_ALIASES = frozenset({"en", "fr", "de", "es", "pt"})
+REWRITE_RULES = frozenset(
+    {"Date", "AlNum", "TimeEn", "TimeFr", "TimeDe"}
+    | {
+        kind + lang
+        for kind in ("Number", "Email", "Url", "Phone")
+        for lang in ("En", "Fr", "De", "Es", "Pt")
+    }
+)
+
+
+def _voice_settings(json_config: dict) -> tuple[dict[str, Any], str | None]:
+    """The model settings of a setup's json_config, checked: ``(settings, None)``,
+    or ``({}, message)`` for a value of the wrong type or outside its range.
+    Rule names this server does not know are reported in ``unknown_rules``."""
+    out: dict[str, Any] = {}
+    for key, (low, high) in SETTING_RANGES.items():
+        value = json_config.get(key)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            shown = repr(value)[:40]
+            return {}, f"json_config.{key} must be between {low} and {high}, got {shown}"
+        out[key] = value
+    rules = json_config.get("rewrite_rules")
+    if rules is not None:
+        if not isinstance(rules, str):
+            return {}, "json_config.rewrite_rules must be a string"
+        names = [r.strip() for r in rules.split(",") if r.strip()]
+        out["rewrite_rules"] = ",".join(names)
+        unknown = [n for n in names if n not in REWRITE_ALIASES | REWRITE_RULES]
+        if unknown:
+            out["unknown_rules"] = unknown
+    return out, None
 
 
 def _parse(raw: str | bytes) -> dict | None:

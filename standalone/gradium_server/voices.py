@@ -57,6 +57,21 @@ def resample_linear(samples: array, src_rate: int, dst_rate: int) -> array:
     return out
 
 
+# --- speaking rate (json_config.padding_bonus) ---------------------------------------
+
+PADDING_BONUS_RANGE = (-4.0, 4.0)
+DURATION_PER_BONUS = 0.15  # reference §2.1: +-2 is about +-30 % duration
+
+
+def duration_factor(padding_bonus: float) -> float:
+    """How much longer (> 1) or shorter (< 1) speech gets at ``padding_bonus``.
+
+    Negative is faster, as with Gradium: -2 gives 0.7 of the duration, +2 gives 1.3
+    (-4: 0.4, +4: 1.6). Both voices scale their timing by this factor.
+    """
+    return 1.0 + DURATION_PER_BONUS * padding_bonus
+
+
 # --- synthetic voice -----------------------------------------------------------------
 
 CHAR_S = 0.065  # seconds of tone per character of the token
@@ -70,23 +85,27 @@ def synthetic_word_pitch(word: str) -> float:
     return 180.0 + zlib.crc32(word.encode("utf-8")) % 420
 
 
-def synthesize_synthetic(text: str, sample_rate: int) -> Rendering:
-    """Deterministic voice: a pure function of (text, sample_rate).
+def synthesize_synthetic(
+    text: str, sample_rate: int, padding_bonus: float = 0.0
+) -> Rendering:
+    """Deterministic voice: a pure function of (text, sample_rate, padding_bonus).
 
     Each whitespace-separated token with a letter or digit becomes a sine burst of
     ``CHAR_S * len(token)`` seconds (5 ms fades) at :func:`synthetic_word_pitch`,
-    followed by ``GAP_S`` of silence; its word span is the burst. Other tokens
+    followed by ``GAP_S`` of silence; both are scaled by
+    ``duration_factor(padding_bonus)``; its word span is the burst. Other tokens
     (punctuation only) are silent and have no span. Because tokens render
     independently, synthesizing a text in several chunks split at whitespace gives
     the same samples as synthesizing it at once.
     """
     out = Rendering()
-    gap = round(GAP_S * sample_rate)
+    factor = duration_factor(padding_bonus)
+    gap = round(GAP_S * factor * sample_rate)
     fade = max(1, round(FADE_S * sample_rate))
     for token in WORD_RE.findall(text):
         if not is_speakable(token):
             continue
-        n = round(CHAR_S * len(token) * sample_rate)
+        n = round(CHAR_S * factor * len(token) * sample_rate)
         w = 2.0 * math.pi * synthetic_word_pitch(token) / sample_rate
         start = len(out.samples)
         tone = array(
@@ -108,6 +127,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
+_ESPEAK_RATE = 1  # espeak_PARAMETER espeakRATE (words per minute, 80-450)
 
 
 class _EspeakEvent(ctypes.Structure):
@@ -165,6 +185,8 @@ class EspeakEngine:
         ]
         if self._lib.espeak_SetVoiceByName(b"en-us") != 0:
             raise RuntimeError("espeak: voice en-us not found")
+        # Speaking rate (words per minute) of the voice: padding_bonus scales it.
+        self.default_wpm = int(self._lib.espeak_GetParameter(_ESPEAK_RATE, 0)) or 175
 
     @classmethod
     def get(cls) -> EspeakEngine:
@@ -184,8 +206,17 @@ class EspeakEngine:
                 i += 1
         return 0
 
-    def synthesize(self, text: str, sample_rate: int) -> Rendering:
-        """Speak ``text`` (en-us) and return samples at ``sample_rate``.
+    def wpm_for(self, padding_bonus: float) -> int:
+        """eSpeak's rate for ``padding_bonus``: the duration scales by
+        ``duration_factor``, so the words per minute scale by its inverse."""
+        wpm = round(self.default_wpm / duration_factor(padding_bonus))
+        return min(450, max(80, wpm))
+
+    def synthesize(
+        self, text: str, sample_rate: int, padding_bonus: float = 0.0
+    ) -> Rendering:
+        """Speak ``text`` (en-us) and return samples at ``sample_rate``, at the
+        speaking rate ``padding_bonus`` asks for (negative is faster).
 
         Word spans come from eSpeak's word events (mapped to our whitespace tokens by
         character position); a token without an event is skipped, and if no event
@@ -198,6 +229,7 @@ class EspeakEngine:
         with self._lock:
             self._samples = array("h")
             self._events = []
+            self._lib.espeak_SetParameter(_ESPEAK_RATE, self.wpm_for(padding_bonus), 0)
             self._lib.espeak_Synth(
                 data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None
             )
@@ -252,7 +284,9 @@ def _word_spans(
     return spans
 
 
-def synthesize(engine: str, text: str, sample_rate: int) -> Rendering:
+def synthesize(
+    engine: str, text: str, sample_rate: int, padding_bonus: float = 0.0
+) -> Rendering:
     if engine == "espeak":
-        return EspeakEngine.get().synthesize(text, sample_rate)
-    return synthesize_synthetic(text, sample_rate)
+        return EspeakEngine.get().synthesize(text, sample_rate, padding_bonus)
+    return synthesize_synthetic(text, sample_rate, padding_bonus)
