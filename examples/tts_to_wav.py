@@ -6,7 +6,11 @@ Without GRADIUM_API_KEY (or with --local) it starts the local Gradium server in
 this process (eSpeak NG voice, realistic latency) and points the extension at it;
 with a key it speaks through Gradium's real service. The text is split into
 sentences and sent as separate ``tts_text_input`` segments, as an LLM node would.
-It prints the TTFB the extension measured and the length of the audio.
+It prints the voice settings it used, the TTFB the extension measured and the
+length of the audio.
+
+    python examples/tts_to_wav.py --speed -2 "Faster: negative speed is faster."
+    python examples/tts_to_wav.py --text-normalization "" "Call 555 0123."
 """
 
 from __future__ import annotations
@@ -115,6 +119,28 @@ def main() -> int:
     parser.add_argument(
         "--local", action="store_true", help="use the local server even with a key"
     )
+    # Voice settings (params.speed etc.); unset: the extension's defaults.
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="-4.0 to 4.0, negative is faster (Gradium's padding_bonus)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="0.0 to 1.4 (Gradium's temp)"
+    )
+    parser.add_argument(
+        "--voice-similarity",
+        type=float,
+        default=None,
+        help="1.0 to 4.0 (Gradium's cfg_coef)",
+    )
+    parser.add_argument(
+        "--text-normalization",
+        default=None,
+        help='en, fr, de, es, pt, a rule list such as NumberEn,UrlEn, or "" for off '
+        "(default: en)",
+    )
     args = parser.parse_args()
 
     text = " ".join(args.text) or DEFAULT_TEXT
@@ -122,6 +148,10 @@ def main() -> int:
     params: dict = {"sample_rate": args.sample_rate}
     if args.voice_id:
         params["voice_id"] = args.voice_id
+    for name in ("speed", "temperature", "voice_similarity", "text_normalization"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = value
 
     with tenhost.AppRunner():
         if key and not args.local:
@@ -140,7 +170,38 @@ def main() -> int:
             return run(params, text, args.out)
 
 
+def print_settings(params: dict) -> None:
+    """The voice settings this run uses, as the extension sends them to Gradium."""
+    from gradium_tts_python.config import (  # noqa: PLC0415 - after tenhost.ensure
+        VOICE_SETTINGS,
+        ConfigError,
+        GradiumTTSConfig,
+    )
+
+    try:
+        config = GradiumTTSConfig.from_properties({"params": params})
+    except ConfigError:
+        return  # the extension reports it (FATAL) below
+    sent = config.voice_settings()
+    gradium_defaults = {"padding_bonus": 0.0, "temp": 0.7, "cfg_coef": 2.0}  # §2.1
+    shown = []
+    for name, (wire, _, _) in VOICE_SETTINGS.items():
+        value = sent.get(wire)
+        if value is None:
+            shown.append(f"{name}={gradium_defaults[wire]} (Gradium's default)")
+        else:
+            shown.append(f"{name}={value} (sent as {wire})")
+    rules = sent.get("rewrite_rules")
+    shown.append(
+        f"text_normalization={rules} (sent as rewrite_rules)"
+        if rules
+        else "text_normalization=off"
+    )
+    print(f"voice {config.voice_id or config.voice}: " + ", ".join(shown))
+
+
 def run(params: dict, text: str, out: str) -> int:
+    print_settings(params)
     tester = Speak({"params": params}, sentences(text))
     err = tester.run()
     if err is not None or tester.end is None or tester.end.get("reason") != 1:
