@@ -86,6 +86,7 @@ VOICE_SETTINGS: dict[str, tuple[str, float, float]] = {
     "temperature": ("temp", 0.0, 1.4),
     "voice_similarity": ("cfg_coef", 1.0, 4.0),
 }
+VOICE_KEYS = frozenset(key for key, _, _ in VOICE_SETTINGS.values())
 NORMALIZATION_KEY = "rewrite_rules"  # json_config key of params.text_normalization
 # Gradium recommends rewrite rules for numbers, dates, times, e-mails, URLs and
 # phone numbers (spoken wrong without them); the default voice is English.
@@ -134,11 +135,10 @@ def unknown_rewrite_rules(rules: str) -> list[str]:
     return [
         item
         for item in rules.split(",")
-        if item and item not in NORMALIZATION_ALIASES and item not in NORMALIZATION_RULES
+        if item
+        and item not in NORMALIZATION_ALIASES
+        and item not in NORMALIZATION_RULES
     ]
-
-
-VOICE_KEYS = frozenset(key for key, _, _ in VOICE_SETTINGS.values())
 
 
 def _number(value: Any) -> bool:
@@ -379,7 +379,8 @@ class GradiumTTSConfig(BaseModel):
         rules: Any = self.text_normalization
         where = "params.text_normalization"
         if rules is None and NORMALIZATION_KEY in given:
-            rules, where = given[NORMALIZATION_KEY], f"params.json_config.{NORMALIZATION_KEY}"
+            rules = given[NORMALIZATION_KEY]
+            where = f"params.json_config.{NORMALIZATION_KEY}"
         if rules is None:
             rules = DEFAULT_TEXT_NORMALIZATION
         if not isinstance(rules, str):

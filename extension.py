@@ -653,10 +653,13 @@ def _warn_overridden(
     A typed setting and the same json_config key (the typed one is used), and
     rewrite rule names Gradium does not document (sent as they are).
     """
-    seen = set(_voice_warnings(previous)) if previous is not None else set()
-    for text in _voice_warnings(config):
-        if text not in seen:
-            ten_env.log_warn(text)
+    try:
+        seen = set(_voice_warnings(previous)) if previous is not None else set()
+        for text in _voice_warnings(config):
+            if text not in seen:
+                ten_env.log_warn(text)
+    except Exception as exc:  # noqa: BLE001 - a warning must never fail a callback
+        ten_env.log_error(f"cannot check the voice settings: {exc!r}")
 
 
 def _voice_warnings(config: GradiumTTSConfig) -> list[str]:

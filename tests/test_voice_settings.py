@@ -220,7 +220,9 @@ def test_a_json_config_value_a_typed_param_replaces_is_not_checked():
 
 
 def test_json_config_alone_still_works_as_before():
-    fields = sent(json_config='{"temp": 0.3, "padding_bonus": -1, "rewrite_rules": "de"}')
+    fields = sent(
+        json_config='{"temp": 0.3, "padding_bonus": -1, "rewrite_rules": "de"}'
+    )
     assert fields["json_config"] == {
         "temp": 0.3,
         "padding_bonus": -1,

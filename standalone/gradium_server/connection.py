@@ -913,7 +913,9 @@ def _voice_settings(json_config: dict) -> tuple[dict[str, Any], str | None]:
             or not low <= value <= high
         ):
             shown = repr(value)[:40]
-            return {}, f"json_config.{key} must be between {low} and {high}, got {shown}"
+            return {}, (
+                f"json_config.{key} must be between {low} and {high}, got {shown}"
+            )
         out[key] = value
     rules = json_config.get("rewrite_rules")
     if rules is not None:
