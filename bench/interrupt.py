@@ -70,7 +70,7 @@ from common import (
     wait_connected,
 )
 from gradium_server import ServerConfig, ServerThread
-from harness import Rec, Session, errors, run_session
+from harness import Rec, Session, errors, ext_module, run_session
 
 MODES = ("drop", "close")
 WARM_TEXT = "Sure, I can help with that."  # 1.6 s of the synthetic voice
@@ -78,9 +78,9 @@ BYTES_PER_S = 24000 * 2  # pcm_24000, 16-bit mono
 
 
 def flush_mode_supported() -> bool:
-    from gradium_tts_python.config import GradiumTTSConfig
+    config = ext_module("config")  # the copy the TEN host runs
 
-    return "flush_mode" in GradiumTTSConfig.model_fields
+    return "flush_mode" in config.GradiumTTSConfig.model_fields
 
 
 @dataclass

@@ -172,11 +172,10 @@ def main() -> int:
 
 def print_settings(params: dict) -> None:
     """The voice settings this run uses, as the extension sends them to Gradium."""
-    from gradium_tts_python.config import (  # noqa: PLC0415 - after tenhost.ensure
-        VOICE_SETTINGS,
-        ConfigError,
-        GradiumTTSConfig,
-    )
+    config_module = tenhost.addon_module("config")  # the copy the TEN host runs
+    VOICE_SETTINGS = config_module.VOICE_SETTINGS
+    ConfigError = config_module.ConfigError
+    GradiumTTSConfig = config_module.GradiumTTSConfig
 
     try:
         config = GradiumTTSConfig.from_properties({"params": params})

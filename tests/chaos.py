@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
-from gradium_tts_python.text_filter import TextShaper, is_speakable
-from harness import Rec, Session, run_session, summary
+from harness import Rec, Session, ext_module, run_session, summary
+
+TextShaper = ext_module("text_filter").TextShaper
+is_speakable = ext_module("text_filter").is_speakable
 
 KEY = "chaos-key-0123456789"
 BAD_KEY = "invalid-chaos-key"

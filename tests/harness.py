@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from itertools import pairwise
 from types import ModuleType
 from typing import Any
 
+import tenhost
 from ten_runtime import (
     AsyncExtensionTester,
     AsyncTenEnvTester,
@@ -38,18 +38,12 @@ def ext_module(sub: str = "extension") -> ModuleType:
     """The module ``sub`` (``extension``, ``gradium_tts``, ``config``, ``text_filter``)
     of the copy of this package that the TEN host actually instantiates.
 
-    Every monkeypatch of the package goes through this. In a TEN app the python addon
-    loader imports the installed copy as ``ten_packages.extension.gradium_tts_python``;
-    a patch on the checkout's ``gradium_tts_python.<sub>`` never reaches it.
+    Every monkeypatch of the package goes through this. The python addon loader
+    (real or stand-in) imports the installed copy as
+    ``ten_packages.extension.gradium_tts_python`` (``tenhost.addon_package()``); the
+    checkout is not importable as ``gradium_tts_python`` at all.
     """
-    for prefix in (f"ten_packages.extension.{ADDON}", ADDON):
-        name = f"{prefix}.{sub}"
-        if name in sys.modules:
-            return sys.modules[name]
-    try:
-        return importlib.import_module(f"ten_packages.extension.{ADDON}.{sub}")
-    except ImportError:
-        return importlib.import_module(f"{ADDON}.{sub}")
+    return importlib.import_module(f"{tenhost.addon_package(ADDON)}.{sub}")
 
 
 @dataclass

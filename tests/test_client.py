@@ -23,17 +23,17 @@ from gradium_server import (
     synthesize_synthetic,
 )
 from gradium_server.formats import pcm16le_bytes
-from gradium_tts_python.gradium_tts import (
-    Audio,
-    Done,
-    Failed,
-    GradiumError,
-    GradiumTTSClient,
-    Ready,
-    TTSRequest,
-    Word,
-    classify_code,
-)
+from harness import ext_module
+
+Audio = ext_module("gradium_tts").Audio
+Done = ext_module("gradium_tts").Done
+Failed = ext_module("gradium_tts").Failed
+GradiumError = ext_module("gradium_tts").GradiumError
+GradiumTTSClient = ext_module("gradium_tts").GradiumTTSClient
+Ready = ext_module("gradium_tts").Ready
+TTSRequest = ext_module("gradium_tts").TTSRequest
+Word = ext_module("gradium_tts").Word
+classify_code = ext_module("gradium_tts").classify_code
 
 API_KEY = "gsk_SECRET-test-key-7f3a91"
 RATE = 16000

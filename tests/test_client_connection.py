@@ -20,8 +20,12 @@ import time
 import pytest
 import test_client
 from gradium_server import Fault, Limits
-from gradium_tts_python.gradium_tts import Failed, GradiumTTSClient, endpoint
+from harness import ext_module
 from test_client import API_KEY, SETUP, Recorder, collect, reference, synth, wait_until
+
+Failed = ext_module("gradium_tts").Failed
+GradiumTTSClient = ext_module("gradium_tts").GradiumTTSClient
+endpoint = ext_module("gradium_tts").endpoint
 
 make_client = test_client.make_client  # the fixture
 

@@ -16,8 +16,13 @@ import pytest
 import test_client
 from gradium_server import Fault, LatencyModel
 from gradium_server.faults import CONNECTION_KINDS, KINDS
-from gradium_tts_python.gradium_tts import Done, Failed, GradiumTTSClient, Ready
+from harness import ext_module
 from test_client import API_KEY, SETUP, Outcome, collect, reference, synth
+
+Done = ext_module("gradium_tts").Done
+Failed = ext_module("gradium_tts").Failed
+GradiumTTSClient = ext_module("gradium_tts").GradiumTTSClient
+Ready = ext_module("gradium_tts").Ready
 
 make_client = test_client.make_client  # the fixture
 

@@ -16,9 +16,14 @@ from typing import Any
 import pytest
 import test_client
 from gradium_server import LatencyModel
-from gradium_tts_python.config import ConfigError, GradiumTTSConfig
-from gradium_tts_python.gradium_tts import Audio, Failed, GradiumTTSClient
+from harness import ext_module
 from test_client import SETUP, Recorder, collect, reference, synth, wait_until
+
+ConfigError = ext_module("config").ConfigError
+GradiumTTSConfig = ext_module("config").GradiumTTSConfig
+Audio = ext_module("gradium_tts").Audio
+Failed = ext_module("gradium_tts").Failed
+GradiumTTSClient = ext_module("gradium_tts").GradiumTTSClient
 
 make_client = test_client.make_client  # the fixture
 
@@ -186,7 +191,7 @@ async def test_cancel_before_the_standby_is_open_still_closes(make_server, make_
 async def test_idle_client_holds_one_socket(make_server, make_client, monkeypatch):
     """The standby lingers after the last request, then closes: an idle client
     holds just one socket."""
-    import gradium_tts_python.gradium_tts as gt
+    gt = ext_module("gradium_tts")
 
     monkeypatch.setattr(gt, "STANDBY_LINGER_S", 0.5)
     server = await make_server()

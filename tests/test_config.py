@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from gradium_tts_python.config import (
-    DEFAULT_URL,
-    ConfigError,
-    GradiumTTSConfig,
-    redact_url,
-)
+from harness import ext_module
+
+DEFAULT_URL = ext_module("config").DEFAULT_URL
+ConfigError = ext_module("config").ConfigError
+GradiumTTSConfig = ext_module("config").GradiumTTSConfig
+redact_url = ext_module("config").redact_url
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "gsk_live_0123456789abcdef"

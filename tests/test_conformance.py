@@ -21,16 +21,19 @@ from typing import Any
 
 import pytest
 from gradium_server import LatencyModel, ServerConfig, ServerThread
-from gradium_tts_python.config import ConfigError, GradiumTTSConfig
 from harness import (
     Rec,
     check_subtitle_alignment,
     errors,
+    ext_module,
     frames_between,
     named,
     run_session,
     summary,
 )
+
+ConfigError = ext_module("config").ConfigError
+GradiumTTSConfig = ext_module("config").GradiumTTSConfig
 
 TESTS = Path(__file__).resolve().parent
 LOCAL_CONFIGS = TESTS / "configs_local"

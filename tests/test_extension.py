@@ -14,6 +14,7 @@ from harness import (
     check_request_sequences,
     check_subtitle_alignment,
     errors,
+    ext_module,
     frames_between,
     metrics,
     named,
@@ -379,7 +380,7 @@ def test_failed_request_ends_its_subtitles_as_interrupted(server):
 
 def test_words_with_one_start_share_a_result(server, monkeypatch):
     """Gradium may time two words at the same start: start_ms must still ascend."""
-    from gradium_tts_python import gradium_tts
+    gradium_tts = ext_module("gradium_tts")
 
     events = gradium_tts.TTSRequest.events
 

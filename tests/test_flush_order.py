@@ -14,9 +14,10 @@ import threading
 
 import pytest
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
-from gradium_tts_python.extension import GradiumTTSExtension
-from harness import Rec, errors, frames_between, named, run_session, summary
+from harness import Rec, errors, ext_module, frames_between, named, run_session, summary
 from ten_ai_base.helper import PCMWriter
+
+GradiumTTSExtension = ext_module("extension").GradiumTTSExtension
 
 KEY = "test-key-0123456789"
 META = {"session_id": "s1", "turn_id": 1}

@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from gradium_tts_python.config import CLIENT_PARAM_KEYS, GradiumTTSConfig
+from harness import ext_module
+
+CLIENT_PARAM_KEYS = ext_module("config").CLIENT_PARAM_KEYS
+GradiumTTSConfig = ext_module("config").GradiumTTSConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gradium_tts_python"

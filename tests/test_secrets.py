@@ -21,10 +21,9 @@ from typing import Any
 
 import pytest
 from gradium_server import ServerConfig, ServerThread
-from gradium_tts_python import extension as ext_module
-from gradium_tts_python.config import GradiumTTSConfig
-from gradium_tts_python.extension import GradiumTTSExtension
-from harness import errors, frames_between, named, run_session
+from harness import errors, ext_module, frames_between, named, run_session
+
+GradiumTTSConfig = ext_module("config").GradiumTTSConfig
 
 CANARY = "gsk_CANARY_7f3a9c1e5b2d4f60"
 CORE = "CANARY_7f3a9c1e5b2d4f6"  # what no mask may show
@@ -59,11 +58,13 @@ class Watch:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.shown: list[str] = []
         watch = self
+        extension = ext_module("extension")
+        GradiumTTSExtension = extension.GradiumTTSExtension
         on_init = GradiumTTSExtension.on_init
         on_stop = GradiumTTSExtension.on_stop
         finalize = GradiumTTSExtension._finalize
         vendor_error = GradiumTTSExtension._vendor_error
-        base = ext_module.GradiumTTSClient
+        base = extension.GradiumTTSClient
 
         def show(*objects: Any) -> None:
             for obj in objects:
@@ -101,7 +102,7 @@ class Watch:
             show(err, out)
             return out
 
-        monkeypatch.setattr(ext_module, "GradiumTTSClient", ShownClient)
+        monkeypatch.setattr(extension, "GradiumTTSClient", ShownClient)
         monkeypatch.setattr(GradiumTTSExtension, "on_init", on_init_)
         monkeypatch.setattr(GradiumTTSExtension, "on_stop", on_stop_)
         monkeypatch.setattr(GradiumTTSExtension, "_finalize", finalize_)

@@ -6,12 +6,12 @@ import random
 import re
 
 import pytest
-from gradium_tts_python.text_filter import (
-    MarkdownFilter,
-    SegmentJoiner,
-    TextShaper,
-    is_speakable,
-)
+from harness import ext_module
+
+MarkdownFilter = ext_module("text_filter").MarkdownFilter
+SegmentJoiner = ext_module("text_filter").SegmentJoiner
+TextShaper = ext_module("text_filter").TextShaper
+is_speakable = ext_module("text_filter").is_speakable
 
 
 def join(segments: list[str]) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
-from gradium_tts_python import extension as ext_module
-from gradium_tts_python.extension import GradiumTTSExtension
-from harness import errors, frames_between, named, run_session, summary
+from harness import errors, ext_module, frames_between, named, run_session, summary
+
+extension = ext_module("extension")  # the module the TEN host runs
+GradiumTTSExtension = extension.GradiumTTSExtension
 
 KEY = "test-key-0123456789"
 META = {"session_id": "s1", "turn_id": 1}
@@ -32,7 +33,7 @@ class Probe:
         self.calls: list[str] = []
         self.leftover_tasks: list[str] = []
         probe = self
-        base = ext_module.GradiumTTSClient
+        base = extension.GradiumTTSClient
 
         class RecordingClient(base):  # type: ignore[misc, valid-type]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -43,7 +44,7 @@ class Probe:
                 await super().aclose()
                 probe.closed.append(self)
 
-        monkeypatch.setattr(ext_module, "GradiumTTSClient", RecordingClient)
+        monkeypatch.setattr(extension, "GradiumTTSClient", RecordingClient)
         on_start = GradiumTTSExtension.on_start
         on_stop = GradiumTTSExtension.on_stop
         update = GradiumTTSExtension.update_configs

@@ -12,12 +12,12 @@ import json
 import math
 
 import pytest
-from gradium_tts_python.config import (
-    NORMALIZATION_RULES,
-    ConfigError,
-    GradiumTTSConfig,
-    unknown_rewrite_rules,
-)
+from harness import ext_module
+
+NORMALIZATION_RULES = ext_module("config").NORMALIZATION_RULES
+ConfigError = ext_module("config").ConfigError
+GradiumTTSConfig = ext_module("config").GradiumTTSConfig
+unknown_rewrite_rules = ext_module("config").unknown_rewrite_rules
 
 KEY = "gsk_live_0123456789abcdef"
 

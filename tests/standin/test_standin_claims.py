@@ -5,7 +5,7 @@ Each test names the contract section it holds (see standalone/stubs/README.md).
 
 from __future__ import annotations
 
-import standin_probe_ext  # noqa: F401  (registers the probe addons)
+import standin_probe_ext  # noqa: F401  (the probes; conftest installs their addons)
 from standin_probe_ext.harness import Recorder, data, ended, run, text_input
 from ten_runtime import AsyncExtensionTester, AudioFrameDataFmt
 

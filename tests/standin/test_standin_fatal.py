@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-import standin_probe_ext  # noqa: F401  (registers the probe addons)
+import standin_probe_ext  # noqa: F401  (the probes; conftest installs their addons)
 import tenhost
+from harness import ext_module
 from standin_probe_ext.harness import Recorder, data, run
 
 if not tenhost.is_standin():
@@ -118,7 +119,7 @@ def test_an_integer_for_a_float64_property_is_adjusted_to_a_float(probe_events):
 )
 def test_this_package_with_a_wrong_typed_property_never_starts(params, monkeypatch):
     """The issue's case: "sample_rate": "16000" aborts before our code runs."""
-    from gradium_tts_python import extension
+    extension = ext_module("extension")
 
     initialised = []
 
@@ -170,6 +171,8 @@ _SCRIPT = textwrap.dedent(
     sys.path.insert(0, {here!r})
     import tenhost
     tenhost.ensure()
+    import standin_probe_ext
+    standin_probe_ext.install()
     from standin_probe_ext.harness import Recorder, data, run
     case = sys.argv[1]
     if case == "raise":

@@ -11,7 +11,7 @@ import logging
 import os
 
 import pytest
-import standin_probe_ext  # noqa: F401  (registers the probe addons)
+import standin_probe_ext  # noqa: F401  (the probes; conftest installs their addons)
 import tenhost
 from standin_probe_ext.harness import Recorder, data, run, text_input
 

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 
-import standin_probe_ext  # noqa: F401  (registers the probe addons)
+import standin_probe_ext  # noqa: F401  (the probes; conftest installs their addons)
 import tenhost
 from standin_probe_ext.harness import Recorder, data, run
 from ten_runtime import (

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-import standin_probe_ext  # noqa: F401  (registers the probe addons)
+import standin_probe_ext  # noqa: F401  (the probes; conftest installs their addons)
 import tenhost
 from standin_probe_ext.harness import Recorder, data, run
 
@@ -178,6 +178,8 @@ _APP_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {here!r})
     import tenhost
     tenhost.ensure()
+    import standin_probe_ext
+    standin_probe_ext.install()
     case = sys.argv[1]
     if case == "wrong_thread":
         from ten_runtime import App

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import standin_probe_ext  # noqa: F401  (registers the probe addons)
+import standin_probe_ext  # noqa: F401  (the probes; conftest installs their addons)
 from standin_probe_ext.harness import Recorder, data, ended, flush, run, text_input
 from ten_runtime import Cmd, StatusCode
 
