@@ -59,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(pytest_plugin):
         config.pluginmanager.register(pytest_plugin, "gradium_server.pytest_plugin")
+    if config.pluginmanager.get_plugin("gradium_tts_python.plain_root") is None:
+        config.pluginmanager.register(_PlainRoot(), "gradium_tts_python.plain_root")
     if config.getoption("asyncio_mode", None) is None:
         config.option.asyncio_mode = "auto"
     if (
@@ -80,6 +82,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _OURS = pytest.StashKey[str]()
+
+
+class _PlainRoot:
+    """Collect the repository root as a plain folder, never as a package.
+
+    The root holds the package's ``__init__.py`` (TEN wants it there), so pytest
+    would make it a ``Package`` and import it under the checkout folder's name
+    (``w14``, ``gradium-tts``, ...): that imports ``addon`` and registers the addon
+    from the checkout, and a folder name that is no identifier breaks collection.
+    TEN loads the addon only from ``ten_packages.extension.<name>``; so do we.
+    """
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collect_directory(self, path: Path, parent: pytest.Collector):
+        if path == ROOT:
+            return pytest.Dir.from_parent(parent, path=path)
+        return None
 
 
 def pytest_report_header(config: pytest.Config):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -167,3 +168,44 @@ def test_log_calls_return_none_and_reach_python_logging(caplog):
         assert records['[usage] tester debug line {"a": 1}'].levelno == logging.DEBUG
         assert records["tester error line"].levelno == logging.ERROR
         assert records["[x] tester generic line"].category == "x"
+
+
+def test_a_stopped_tester_hears_nothing(probe_events, caplog):
+    """§1.8: what the extension sends after the tester's on_stop began is dropped
+    (a debug line); what it sends before its on_stop first yields still arrives."""
+    caplog.set_level(logging.DEBUG, logger="ten")
+    tester = Recorder([data("ping")], until=lambda r: bool(r.named("pong")))
+    assert run(tester, BASIC, {"send_at_stop": True}) is None
+    assert ("stop_sent",) in probe_events  # the extension did send both
+    names = [e[1] for e in tester.events]
+    assert "stop_before_yield" in names
+    assert "stop_after_yield" not in names
+    after = tenhost.after_stop()
+    assert [(m["kind"], m["name"], m["in_on_stop"]) for m in after] == [
+        ("data", "stop_after_yield", True)
+    ]
+    assert any(
+        r.levelno == logging.DEBUG
+        and "dropped data::stop_after_yield" in r.getMessage()
+        and "on_stop had begun" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_a_command_result_after_the_tester_stopped_is_dropped(probe_events):
+    """The extension answers 20 ms late, while its on_stop (50 ms) runs."""
+    results = []
+
+    class T(AsyncExtensionTester):
+        async def on_start(self, ten_env):
+            async def ask():
+                results.append(await ten_env.send_cmd(Cmd.create("slow_cmd")))
+
+            self.task = asyncio.get_running_loop().create_task(ask())
+            await asyncio.sleep(0)  # the command is on its way
+            ten_env.stop_test()
+
+    assert run(T(), BASIC, {"send_at_stop": True}) is None
+    assert ("cmd", "slow_cmd") in probe_events
+    assert results == []
+    assert [m["kind"] for m in tenhost.after_stop()] == ["cmd_result", "data"]

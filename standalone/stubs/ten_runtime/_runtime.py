@@ -8,7 +8,12 @@
   ``TEN_STANDIN_FATAL=exit``).
 - §1.4: lifecycle order, with messages held until ``on_init`` has returned.
 - §1.7: property merge, ``${env:...}`` placeholders and schemas.
-- §1.8: the tester runs its own loop in its own thread.
+- §1.8: the tester runs its own loop in its own thread; a stopped tester hears
+  nothing. At graph stop the extension's ``on_stop`` starts first; the tester's
+  ``on_stop`` begins as soon as the extension's first yields, so what the extension
+  sends before that first suspension (the base class's usage metrics) still
+  arrives, and what it sends later is dropped (logged at debug level) and kept in
+  ``last_after_stop()`` for the tests to check.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import re
 import sys
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -397,6 +403,16 @@ def kind_of(msg: Any) -> str:
     return "data"
 
 
+_last_after_stop: list[dict[str, Any]] = []
+
+
+def last_after_stop() -> list[dict[str, Any]]:
+    """What the extension of the last graph sent after the tester's ``on_stop`` had
+    begun (never delivered): ``kind``, ``name``, ``props``, ``t`` (monotonic) and
+    ``in_on_stop`` (sent before the extension's ``on_stop`` returned)."""
+    return [dict(m) for m in _last_after_stop]
+
+
 class Graph:
     """A single-mode test graph: the tester plus one extension (§1.8)."""
 
@@ -415,6 +431,8 @@ class Graph:
         self._lock = threading.Lock()
         self._results: dict[int, Any] = {}
         self.timeout_s = timeout_us / 1_000_000
+        self.after_stop: list[dict[str, Any]] = []
+        self.ext_on_stop_returned = False
         self.ext = ExtNode(self, addon_name, prop_json)
         self.tester = TesterNode(self, tester, is_async)
 
@@ -435,7 +453,9 @@ class Graph:
             return True
 
     def run(self) -> TenError | None:
+        global _last_after_stop
         raise_late_fatals()
+        _last_after_stop = self.after_stop
         self.ext.prepare()
         self.tester.start()
         self.ext.start()
@@ -556,12 +576,16 @@ class ExtNode(PropertyStore):
             if not await self._step("start"):
                 return
             await self._stop_evt.wait()
+            # the tester's on_stop begins once the extension's on_stop first yields
+            asyncio.get_running_loop().call_soon(self.graph.tester.begin_stop)
             await self._step("stop")
+            self.graph.ext_on_stop_returned = True
             await self._step("deinit")
         finally:
             with self._lock:
                 self.closed = True
             self.done.set()
+            self.graph.ext_on_stop_returned = True
             if self.has_own_loop:
                 asyncio.get_running_loop().create_task(retire_loop(self))
 
@@ -681,6 +705,10 @@ class ExtNode(PropertyStore):
         reason = self._check("out", kind, out)
         if reason is not None:
             return _make(TenErrorCode.ErrorCodeGeneric, reason) if wait else None
+        if kind == "cmd" and self.graph.tester.stopping:
+            # not verified: a command to a stopped tester fails rather than hangs
+            self.graph.tester.drop(kind, out)
+            return _make(TenErrorCode.ErrorCodeTenIsClosed, "ten_env_tester is closed.")
         if sink is not None:
             self.graph.expect_results(out, sink)
         self.graph.tester.deliver(kind, out)
@@ -702,6 +730,9 @@ class TesterNode:
         self.loop = asyncio.new_event_loop()
         self.closed = False
         self.shutting_down = False
+        self.stopping = False  # its on_stop has begun: it hears nothing any more
+        self._stop_lock = threading.Lock()
+        self._stop_fut: Any = None
         self._thread: threading.Thread | None = None
         self._done_futs: dict[str, asyncio.Future] = {}
         from .async_test import AsyncTenEnvTester
@@ -731,8 +762,17 @@ class TesterNode:
         if await self._step("init"):
             await self._step("start")
 
+    def begin_stop(self) -> None:
+        """Start the tester's on_stop (once); from now on it hears nothing (§1.8)."""
+        with self._stop_lock:
+            if self.stopping:
+                return
+            self.stopping = True
+            self._stop_fut = asyncio.run_coroutine_threadsafe(self._stop(), self.loop)
+
     def shutdown(self) -> None:
-        fut = asyncio.run_coroutine_threadsafe(self._stop(), self.loop)
+        self.begin_stop()
+        fut = self._stop_fut
         try:
             fut.result(60)
         finally:
@@ -753,7 +793,28 @@ class TesterNode:
             t.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
 
+    def drop(self, kind: str, msg: Any) -> None:
+        """A message that arrived after the tester's on_stop began: never delivered."""
+        emit(
+            None,
+            LogLevel.DEBUG,
+            f"[tester] dropped {kind}::{msg.get_name()}: it arrived after the "
+            "tester's on_stop had begun",
+        )
+        self.graph.after_stop.append(
+            {
+                "kind": kind,
+                "name": msg.get_name(),
+                "props": json.loads(json.dumps(getattr(msg, "_props", {}), default=str)),
+                "t": time.monotonic(),
+                "in_on_stop": not self.graph.ext_on_stop_returned,
+            }
+        )
+
     def deliver(self, kind: str, msg: Any) -> None:
+        if self.stopping:
+            self.drop(kind, msg)
+            return
         if self.closed:
             return
         try:
@@ -786,9 +847,20 @@ class TesterNode:
         kind = kind_of(msg)
         out = _source(msg._copy(), None)
         if sink is not None:
-            self.graph.expect_results(out, sink)
+            self.graph.expect_results(out, self._results_while_running(sink))
         err = self.graph.ext.deliver(kind, out)
         return err if wait else None
+
+    def _results_while_running(self, sink):
+        """Results of the tester's commands reach it only until its on_stop begins."""
+
+        def guarded(result: Any) -> None:
+            if self.stopping:
+                self.drop("cmd_result", result)
+            else:
+                sink(result)
+
+        return guarded
 
     def return_result(self, result: Any) -> TenError | None:
         return self.graph.route_result(result)

@@ -61,15 +61,23 @@ class ProbeBasicExtension(AsyncExtension):
 
     async def on_start(self, ten_env: AsyncTenEnv) -> None:
         EVENTS.append(("start",))
+        self.send_at_stop, _ = await ten_env.get_property_bool("send_at_stop")
 
     async def on_stop(self, ten_env: AsyncTenEnv) -> None:
         EVENTS.append(("stop",))
+        if getattr(self, "send_at_stop", False):  # one message before on_stop first yields, one after
+            await ten_env.send_data(_reply("stop_before_yield", {}))
+            await asyncio.sleep(0.05)
+            await ten_env.send_data(_reply("stop_after_yield", {}))
+            EVENTS.append(("stop_sent",))
 
     async def on_deinit(self, ten_env: AsyncTenEnv) -> None:
         EVENTS.append(("deinit",))
 
     async def on_cmd(self, ten_env: AsyncTenEnv, cmd: Cmd) -> None:
         EVENTS.append(("cmd", cmd.get_name()))
+        if cmd.get_name() == "slow_cmd":
+            await asyncio.sleep(0.02)
         result = CmdResult.create(StatusCode.OK, cmd)
         result.set_property_string("detail", f"hello from {cmd.get_name()}")
         await ten_env.return_result(result)
