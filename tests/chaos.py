@@ -26,6 +26,7 @@ from typing import Any
 
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
 from harness import Rec, Session, ext_module, run_session, summary
+import tenhost
 
 TextShaper = ext_module("text_filter").TextShaper
 is_speakable = ext_module("text_filter").is_speakable
@@ -449,6 +450,9 @@ class ChaosResult:
     wall_s: float
     bound_s: float
     error: str | None = None  # the harness failed (timeout, script crash)
+    # What the extension sent after the tester's on_stop began (never delivered,
+    # tenhost.after_stop()); None on the real runtime, which does not tell.
+    after_stop: list[dict[str, Any]] | None = None
 
 
 def bound_for(plan: Plan) -> float:
@@ -491,6 +495,7 @@ def run_plan(plan: Plan) -> ChaosResult:
         except AssertionError as exc:
             error = str(exc)
         records = session.records if session is not None else player.records
+        after_stop = tenhost.after_stop()
         deadline = time.monotonic() + 5.0
         while server.open_connections and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -512,6 +517,7 @@ def run_plan(plan: Plan) -> ChaosResult:
         wall_s=time.monotonic() - started,
         bound_s=bound,
         error=error,
+        after_stop=after_stop,
     )
 
 
@@ -844,7 +850,10 @@ def check(res: ChaosResult) -> list[str]:
     Per request (a request id within one flush epoch):
       [window]   frames only inside a start..end window; two requests never
                  interleave; at most one start and exactly one end per request
-                 that produced any output; text results inside their window.
+                 that produced any output; text results inside their window. A
+                 request still in flight when the tester stopped (which then hears
+                 nothing) must have sent its end before the extension's on_stop
+                 returned (tenhost.after_stop(); not visible on the real runtime).
       [flush]    every tts_flush_end after the flushed request's tts_audio_end;
                  after it, nothing of a flushed or buffered request but metrics;
                  requests buffered behind a flush produce nothing.
@@ -1002,9 +1011,26 @@ def check(res: ChaosResult) -> list[str]:
                     "followed its audio end: only metrics may follow a flushed request"
                 )
     if current is not None:
-        v.append(
-            f"[window] {current.rid} started at {at(current.start_t)} and never ended"
+        # Still in flight when the tester stopped: a stopped tester hears nothing
+        # (contract §1.8), so its end is checked from the extension's side.
+        late_end = next(
+            (
+                m
+                for m in res.after_stop or []
+                if m["name"] == "tts_audio_end"
+                and m["props"].get("request_id") == current.rid
+            ),
+            None,
         )
+        if late_end is not None and not late_end["in_on_stop"]:
+            v.append(
+                f"[window] {current.rid} started at {at(current.start_t)} and ended "
+                "only after the extension's on_stop had returned"
+            )
+        elif late_end is None and not (res.after_stop is None and res.plan.stopped):
+            v.append(
+                f"[window] {current.rid} started at {at(current.start_t)} and never ended"
+            )
     if len(flush_end_at) != len(flushes) and not res.plan.stopped:
         v.append(
             f"[flush] {len(flushes)} tts_flush sent, {len(flush_end_at)} tts_flush_end received"

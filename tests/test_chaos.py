@@ -166,6 +166,7 @@ def _result(
     *,
     stopped: bool = False,
     open_after: int = 0,
+    after_stop: list[dict] | None = None,
 ) -> ChaosResult:
     plan = Plan(0, {"connect_timeout_s": 2, "response_timeout_s": 1}, [], stopped)
     return ChaosResult(
@@ -179,6 +180,7 @@ def _result(
         unclosed_clients=0,
         wall_s=0.0,
         bound_s=10.0,
+        after_stop=after_stop,
     )
 
 
@@ -302,6 +304,43 @@ def test_checker_passes_a_clean_request():
 )
 def test_checker_catches(name, records, tag):
     assert tag in _tags(check(_one_request(records=records))), name
+
+
+def _late_end(in_on_stop: bool, rid: str = "r1") -> dict:
+    props = {"request_id": rid, "reason": 2, "request_total_audio_duration_ms": 100}
+    return {
+        "kind": "data",
+        "name": "tts_audio_end",
+        "props": props,
+        "t": T + 0.4,
+        "in_on_stop": in_on_stop,
+    }
+
+
+@pytest.mark.parametrize(
+    ("after_stop", "stopped", "broken"),
+    [
+        ([_late_end(True)], True, False),  # ended in on_stop, the tester had stopped
+        ([_late_end(False)], True, True),  # ended only after on_stop returned
+        ([_late_end(True, "r2")], True, True),  # another request's end
+        ([], True, True),  # the stand-in saw nothing: it never ended
+        (None, True, False),  # the real runtime does not tell: exempt
+        (None, False, True),  # not stopped: its end should have arrived
+    ],
+)
+def test_checker_window_for_a_request_in_flight_when_the_tester_stopped(
+    after_stop, stopped, broken
+):
+    records = [_rec(T + 0.1, "tts_audio_start", request_id="r1"), _frame(T + 0.2)]
+    res = _result(
+        records,
+        [_text(T, "r1", "Kilo1z hello")],
+        _served("c1", "Kilo1z hello", len(PCM)),
+        stopped=stopped,
+        after_stop=after_stop,
+    )
+    got = [x for x in check(res) if x.startswith("[window]")]
+    assert bool(got) == broken, got
 
 
 def test_checker_catches_a_fatal_code_for_a_transient_fault():
