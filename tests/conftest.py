@@ -105,8 +105,17 @@ def pytest_report_header(config: pytest.Config):
     host = config.stash.get(_OURS, None)
     if host is None:
         return None
+    import tenhost
+
     mode = os.environ.get("TEN_PYTHON_THREAD_MODE", "single_thread (default)")
-    return f"TEN host: {host}; TEN_PYTHON_THREAD_MODE={mode}"
+    try:
+        app = str(tenhost.app_dir())
+    except RuntimeError as exc:
+        app = str(exc)
+    return (
+        f"TEN host: {host}; TEN_PYTHON_THREAD_MODE={mode}; "
+        f"extension loaded as {tenhost.addon_package()} from the app folder {app}"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
