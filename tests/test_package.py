@@ -41,7 +41,7 @@ def tracked_files() -> list[str]:
     return [
         str(p.relative_to(ROOT))
         for p in ROOT.rglob("*")
-        if p.is_file() and ".git" not in p.parts and ".venv" not in p.parts
+        if p.is_file() and not {".git", ".venv", ".ten"} & set(p.parts)
     ]
 
 
