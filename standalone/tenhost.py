@@ -1,4 +1,4 @@
-"""Decide, once, whether the TEN stand-ins are needed, and lay the extension out as TEN does.
+"""Decide, once, whether the TEN stand-ins are needed; lay the extension out as TEN does.
 
 The extension, its tests, the demo and the benchmarks import ``ten_runtime`` and
 ``ten_ai_base`` by their real names. Inside a TEN app those are the real packages
@@ -79,14 +79,15 @@ def is_standin() -> bool:
 
 # ------------------------------------------------------------------ the app folder
 def addon_package(name: str = PACKAGE_NAME) -> str:
-    """The module TEN's addon loader imports for addon ``name`` and instantiates from."""
+    """The module TEN's addon loader imports for addon ``name``; it runs that one."""
     ensure()
     return f"ten_packages.extension.{name}"
 
 
 def addon_module(sub: str | None = None, name: str = PACKAGE_NAME) -> ModuleType:
-    """The (sub)module of addon ``name`` that the host actually runs, e.g.
-    ``addon_module("config")`` is ``ten_packages.extension.gradium_tts_python.config``."""
+    """The (sub)module of addon ``name`` that the host actually runs: e.g.
+    ``addon_module("config")`` is
+    ``ten_packages.extension.gradium_tts_python.config``."""
     package = addon_package(name)
     return importlib.import_module(f"{package}.{sub}" if sub else package)
 
@@ -143,7 +144,8 @@ def _installed_app() -> Path | None:
     """The app folder holding an installed ``ten_packages.extension.<us>``, if any."""
     for entry in sys.path:
         base = Path(entry or ".").resolve()
-        if (base / "ten_packages" / "extension" / PACKAGE_NAME / "__init__.py").is_file():
+        package = base / "ten_packages" / "extension" / PACKAGE_NAME
+        if (package / "__init__.py").is_file():
             return base
     return None
 

@@ -805,7 +805,9 @@ class TesterNode:
             {
                 "kind": kind,
                 "name": msg.get_name(),
-                "props": json.loads(json.dumps(getattr(msg, "_props", {}), default=str)),
+                "props": json.loads(
+                    json.dumps(getattr(msg, "_props", {}), default=str)
+                ),
                 "t": time.monotonic(),
                 "in_on_stop": not self.graph.ext_on_stop_returned,
             }

@@ -50,7 +50,7 @@ def addon_package(name: str) -> str:
 
 
 def _find_addon(name: str) -> tuple[Any, str]:
-    """The addon registered by ``ten_packages.extension.<name>`` (imported if needed)."""
+    """The addon that ``ten_packages.extension.<name>`` registered (imported first)."""
     from ._runtime import StandinFatalError, emit
 
     package = addon_package(name)
