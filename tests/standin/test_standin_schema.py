@@ -21,6 +21,7 @@ if not tenhost.is_standin():
         allow_module_level=True,
     )
 
+import ten_ai_base  # noqa: E402
 from ten_runtime import _schema  # noqa: E402
 
 TTS = "standin_probe_tts"
@@ -155,8 +156,8 @@ def test_incoming_message_failing_the_schema_is_dropped_before_on_data(
 def test_import_uri_falls_back_to_the_standin_interface(tmp_path):
     uri = "../../system/ten_ai_base/api/tts-interface.json"
     path = _schema.resolve_import_uri(uri, str(tmp_path))
-    stubs = os.path.dirname(os.path.dirname(_schema.__file__))
-    assert path == os.path.join(stubs, "ten_ai_base", "api", "tts-interface.json")
+    api = os.path.dirname(ten_ai_base.__file__)  # the stand-in, wherever it is
+    assert path == os.path.join(api, "api", "tts-interface.json")
     assert _schema.resolve_import_uri("../nowhere/other.json", str(tmp_path)) is None
     local = tmp_path / "iface.json"
     local.write_text("{}")

@@ -37,7 +37,15 @@ _MSG_KINDS = (
     "video_frame_in",
     "video_frame_out",
 )
-_STANDIN_AI_BASE_API = Path(__file__).resolve().parent.parent / "ten_ai_base" / "api"
+
+
+def standin_ai_base_api() -> Path:
+    """The ``api`` folder of the stand-in ``ten_ai_base`` package, wherever it is
+    installed (next to this package in ``standalone/stubs``, or where tman puts
+    the real one in the installed layout)."""
+    import ten_ai_base
+
+    return Path(ten_ai_base.__file__).resolve().parent / "api"
 
 
 class SchemaError(ValueError):
@@ -152,7 +160,7 @@ def resolve_import_uri(uri: str, base_dir: str) -> str | None:
     marker = "ten_ai_base/api/"
     norm = uri.replace(os.sep, "/")
     if marker in norm:
-        fallback = _STANDIN_AI_BASE_API / norm.split(marker, 1)[1]
+        fallback = standin_ai_base_api() / norm.split(marker, 1)[1]
         if fallback.is_file():
             return str(fallback)
     return None
