@@ -1137,11 +1137,11 @@ class GradiumTTSClient:
             # It served nothing (refused, a bad key, an outage, closed after N
             # seconds for no reason we know): a failed attempt, whatever its age.
             self._attempt_failed()
-            if error.fatal and not conn.used:
-                # The key was refused on a socket no request used (prewarm,
-                # standby): report it now; background attempts stop (_tend).
+            if error.fatal:
+                # The key was refused (on a socket no request used: prewarm,
+                # standby): background attempts stop (_tend); the next request
+                # asks once more and reports it.
                 self.last_fatal = error
-                await self._notify("on_connection_error", error)
         elif not conn.routes:
             # A healthy idle socket went away (idle expiry, server restart): reopen,
             # at a random moment so a fleet expired together does not reconnect
