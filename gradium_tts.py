@@ -7,17 +7,20 @@ out back to back, without waiting for ``ready``. A single reader task per socket
 routes ``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by
 ``client_req_id`` to the request's event stream.
 
-Sockets (``GradiumTTSClient``): the active one takes new requests; with
-``flush_mode="close"`` a standby is kept open beside it while requests run, so a
-cancel can close the cancelled request's socket (Gradium has no cancel message,
-§2.5) and the next request still pays no handshake. One event-driven maintainer
-opens, promotes, recycles and closes sockets, with capped, jittered backoff.
+Sockets (``GradiumTTSClient``): the active one takes new requests, up to
+``max_requests_per_socket``; with ``flush_mode="close"`` a standby is kept open
+beside it while requests run, so a cancel can close the cancelled request's socket
+(Gradium has no cancel message, §2.5) and the next request still pays no
+handshake. One event-driven maintainer opens, promotes, recycles and closes
+sockets, with capped, jittered backoff; only a socket that served a request
+proves the endpoint.
 
-Failures are typed (``GradiumError.fatal``) from structured signals only: the HTTP
-status of a refused upgrade, the ``code`` of an ``error`` message, the close code,
-and the phase the socket was in. A request that fails before any of its audio
-arrived is replayed once, on another socket, with the text sent so far; it has one
-liveness deadline, shared by its replay.
+Failures are typed by ``classify``: the HTTP status of a refused upgrade, the
+``code`` of an ``error`` message or close and, for Gradium's ambiguous 1008, its
+message (a bad key is fatal, a limit is not). A request that fails before any of
+its audio arrived is replayed once, on another socket, with the text sent so far.
+Once its text ended, one deadline timer covers everything it waits for (socket,
+handshake, ready, audio, replay). Errors carry Gradium's ``request_id``.
 
 Protocol facts follow ``shared/reference/gradium-protocol.md`` (§ numbers below).
 """
@@ -626,7 +629,7 @@ def _lost(conn: _Connection) -> GradiumError:
     reason = conn.ws.close_reason or "socket closed"
     verdict = classify(code, reason)
     return GradiumError(
-        f"Gradium closed the socket: {reason}",
+        _says_what_to_fix(f"Gradium closed the socket: {reason}", verdict),
         fatal=verdict.fatal,
         vendor_code=str(code),
         cause=verdict.cause,
@@ -637,7 +640,7 @@ def _lost(conn: _Connection) -> GradiumError:
 # Backoff after failed attempts: exponential from 1 s, capped at 30 s, each delay
 # drawn from its upper half. A socket that closes before it served a request counts
 # as a failed attempt, like a refused handshake, whatever its age; only a served
-# request proves the endpoint, or a socket the server expired (a 1008 naming
+# request (audio or end_of_stream on it) proves the endpoint, or a socket the server expired (a 1008 naming
 # idleness or a duration, classify's "expiry") after living at least
 # _EXPIRY_MIN_S: an "idle" close sooner than that is no proof of anything.
 _BACKOFF_FIRST_S = 1.0
@@ -1064,7 +1067,7 @@ class GradiumTTSClient:
             verdict = classify(code, message)
             in_setup = request is not None and request.sample_rate is None
             error = GradiumError(
-                message,
+                _says_what_to_fix(message, verdict),
                 fatal=verdict.fatal,
                 vendor_code=str(code) if code is not None else "error",
                 phase="setup" if in_setup else "stream",
@@ -1176,6 +1179,12 @@ class GradiumTTSClient:
             await getattr(self._listener, hook)(*args)
         except Exception:  # noqa: BLE001 - a listener bug must not break the client
             log.exception("gradium listener %s failed", hook)
+
+
+def _says_what_to_fix(message: str, verdict: Verdict) -> str:
+    if verdict.cause == "auth":
+        return f"Gradium rejected the API key, check the API key: {message}"
+    return message
 
 
 def _consume_exception(task: asyncio.Task[Any]) -> None:
