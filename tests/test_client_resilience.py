@@ -277,8 +277,8 @@ async def test_an_idle_expiry_after_a_long_life_proves_the_endpoint(
     server.set_close_after(0.7, 1008, "idle timeout: no message received")
     client = client_for(server.url)
     client.start()
-    await asyncio.sleep(4.0)
-    # 0.7 s lives, reopened within 20 % of that: about 5; with backoff: 3
+    await asyncio.sleep(5.0)
+    # 0.7 s lives, reopened within 20 % of that: about 6; with backoff: 3 at most
     assert server.connections_opened >= 4, server.connections_opened
     assert client._failures == 0
     assert client.last_fatal is None
