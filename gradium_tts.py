@@ -639,10 +639,10 @@ def _lost(conn: _Connection) -> GradiumError:
 # --------------------------------------------------------------------------- client
 # Backoff after failed attempts: exponential from 1 s, capped at 30 s, each delay
 # drawn from its upper half. A socket that closes before it served a request counts
-# as a failed attempt, like a refused handshake, whatever its age; only a served
-# request (audio or end_of_stream on it) proves the endpoint, or a socket the server expired (a 1008 naming
-# idleness or a duration, classify's "expiry") after living at least
-# _EXPIRY_MIN_S: an "idle" close sooner than that is no proof of anything.
+# as a failed attempt, like a refused handshake, whatever its age. Only a served
+# request (audio or end_of_stream on it) proves the endpoint, or a socket the
+# server expired (a 1008 naming idleness or a duration, classify's "expiry") after
+# living at least _EXPIRY_MIN_S: an "idle" close sooner than that proves nothing.
 _BACKOFF_FIRST_S = 1.0
 _BACKOFF_MAX_S = 30.0
 _EXPIRY_MIN_S = 20.0

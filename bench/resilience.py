@@ -117,11 +117,14 @@ async def close_after_table(observe: float) -> None:
         *(close_after_one(n, form, observe) for n, form in cases)
     )
     print(
-        f"\nclose_after N (idle client, {observe:g} s observed; max in any 10 s / total)"
+        f"\nclose_after N (idle client, {observe:g} s observed; "
+        "max in any 10 s / total)"
     )
     print(f"{'N (s)':>6} | {'plain close 1000':^27} | {'error 1008 idle + close':^27}")
-    print(f"{'':>6} | {'handshakes':>12} {'statuses':>12}  | {'handshakes':>12} "
-          f"{'statuses':>12}")
+    print(
+        f"{'':>6} | {'handshakes':>12} {'statuses':>12}  | {'handshakes':>12} "
+        f"{'statuses':>12}"
+    )
     by = dict(zip(cases, results, strict=True))
     for n in NS:
         row = []
@@ -174,8 +177,10 @@ def main() -> None:
     if args.only in (None, "concurrent"):
         for count in (40, 100):
             ok, failed, took = asyncio.run(concurrent(count))
-            print(f"concurrent {count:>3} on one client: {ok} done, {failed} failed "
-                  f"({took:.2f} s)")
+            print(
+                f"concurrent {count:>3} on one client: {ok} done, {failed} failed "
+                f"({took:.2f} s)"
+            )
     if args.only in (None, "close_after"):
         asyncio.run(close_after_table(args.observe))
     if args.only in (None, "hung"):
@@ -183,8 +188,10 @@ def main() -> None:
 
         with tenhost.AppRunner():
             took = hung_connect()
-        print(f"\nhung connect after a flush: tts_audio_end {took:.2f} s after the "
-              f"last text (README bound: 2 x response_timeout_s = 10 s)")
+        print(
+            f"\nhung connect after a flush: tts_audio_end {took:.2f} s after the "
+            "last text (README bound: 2 x response_timeout_s = 10 s)"
+        )
 
 
 if __name__ == "__main__":

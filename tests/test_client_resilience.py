@@ -319,8 +319,13 @@ def test_classify(code, message, fatal, cause):
 
 @pytest.mark.parametrize(
     ("status", "fatal", "cause"),
-    [(401, True, "auth"), (403, True, "auth"), (404, True, "config"), (429, False,
-     "transient"), (503, False, "transient")],
+    [
+        (401, True, "auth"),
+        (403, True, "auth"),
+        (404, True, "config"),
+        (429, False, "transient"),
+        (503, False, "transient"),
+    ],
 )
 def test_classify_http_status(status, fatal, cause):
     verdict = gt().classify(http_status=status)
@@ -438,7 +443,9 @@ async def test_gradium_request_id_travels_on_the_request_its_error_and_failed(
     assert failed.error.server_request_id == gradium_id
 
 
-async def test_a_timeout_carries_the_replays_gradium_request_id(make_server, client_for):
+async def test_a_timeout_carries_the_replays_gradium_request_id(
+    make_server, client_for
+):
     server = await make_server()
     client = client_for(server.url, response_timeout_s=0.3)
     client.start()

@@ -175,7 +175,8 @@ class GradiumServer:
         if on == self._hang:
             return
         self._hang = on
-        self.events.add(0, "event", "hang_handshake_start" if on else "hang_handshake_end")
+        event = "hang_handshake_start" if on else "hang_handshake_end"
+        self.events.add(0, "event", event)
 
     @property
     def hang_handshake(self) -> bool:
