@@ -67,6 +67,7 @@ CLIENT_PARAM_KEYS = frozenset(
         "connect_timeout_s",
         "response_timeout_s",
         "max_socket_age_s",
+        "max_requests_per_socket",
         "flush_mode",
         "dump",
         "dump_path",
@@ -217,6 +218,9 @@ class GradiumTTSConfig(BaseModel):
     connect_timeout_s: StrictFloat = 10.0
     response_timeout_s: StrictFloat = 5.0
     max_socket_age_s: StrictFloat = 240.0
+    # Requests multiplexed on one socket at most: a guess, Gradium publishes no
+    # per-socket cap (gradium_tts.MAX_REQUESTS_PER_SOCKET).
+    max_requests_per_socket: StrictInt = 16
     flush_mode: StrictStr = "close"
     text_filter: StrictBool = True  # strip markdown and emoji before Gradium
 
@@ -276,6 +280,7 @@ class GradiumTTSConfig(BaseModel):
             "connect_timeout_s",
             "response_timeout_s",
             "max_socket_age_s",
+            "max_requests_per_socket",
             "flush_mode",
             "text_filter",
             # voice settings (issue 18)
@@ -344,6 +349,8 @@ class GradiumTTSConfig(BaseModel):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"params.{name} must be a number > 0")
+        if self.max_requests_per_socket < 1:
+            raise ConfigError("params.max_requests_per_socket must be an integer >= 1")
         self.voice_settings()  # raises ConfigError: a setting out of Gradium's range
 
     # ---------------------------------------------------------- voice settings

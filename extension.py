@@ -563,6 +563,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             response_timeout_s=config.response_timeout_s,
             max_socket_age_s=config.max_socket_age_s,
             flush_mode=config.flush_mode,
+            max_requests_per_socket=config.max_requests_per_socket,
         )
 
     def _ms(self, turn: _Turn, nbytes: int) -> int:

@@ -7,17 +7,20 @@ out back to back, without waiting for ``ready``. A single reader task per socket
 routes ``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by
 ``client_req_id`` to the request's event stream.
 
-Sockets (``GradiumTTSClient``): the active one takes new requests; with
-``flush_mode="close"`` a standby is kept open beside it while requests run, so a
-cancel can close the cancelled request's socket (Gradium has no cancel message,
-§2.5) and the next request still pays no handshake. One event-driven maintainer
-opens, promotes, recycles and closes sockets, with capped, jittered backoff.
+Sockets (``GradiumTTSClient``): the active one takes new requests, up to
+``max_requests_per_socket``; with ``flush_mode="close"`` a standby is kept open
+beside it while requests run, so a cancel can close the cancelled request's socket
+(Gradium has no cancel message, §2.5) and the next request still pays no
+handshake. One event-driven maintainer opens, promotes, recycles and closes
+sockets, with capped, jittered backoff; only a socket that served a request
+proves the endpoint.
 
-Failures are typed (``GradiumError.fatal``) from structured signals only: the HTTP
-status of a refused upgrade, the ``code`` of an ``error`` message, the close code,
-and the phase the socket was in. A request that fails before any of its audio
-arrived is replayed once, on another socket, with the text sent so far; it has one
-liveness deadline, shared by its replay.
+Failures are typed by ``classify``: the HTTP status of a refused upgrade, the
+``code`` of an ``error`` message or close and, for Gradium's ambiguous 1008, its
+message (a bad key is fatal, a limit is not). A request that fails before any of
+its audio arrived is replayed once, on another socket, with the text sent so far.
+Once its text ended, one deadline timer covers everything it waits for (socket,
+handshake, ready, audio, replay). Errors carry Gradium's ``request_id``.
 
 Protocol facts follow ``shared/reference/gradium-protocol.md`` (§ numbers below).
 """
@@ -34,6 +37,7 @@ import json
 import logging
 import math
 import random
+import re
 import socket
 import ssl
 import time
@@ -72,8 +76,15 @@ CODE_INTERNAL = 1011
 # 1002/1003: the server refused what we sent (unknown model, invalid setup). Not
 # retryable, and a configuration problem: fatal.
 _FATAL_CLOSE_CODES = frozenset({CODE_PROTOCOL, CODE_UNSUPPORTED})
-# HTTP statuses of a refused upgrade that no retry will fix.
-_FATAL_HTTP = frozenset({400, 401, 403, 404})
+# HTTP statuses of a refused upgrade: the key (401/403), the URL or request (400/404).
+_AUTH_HTTP = frozenset({401, 403})
+_CONFIG_HTTP = frozenset({400, 404})
+# A 1008 names a bad key when its message names the key (or token) and says it is
+# missing, invalid, revoked or expired ("API key is revoked or expired", §5).
+_KEY_WORD = re.compile(r"(?<![a-z])(?:key|token)s?(?![a-z])")
+_BAD_WORD = re.compile(r"(?<![a-z])(?:missing|invalid|revoked|expired)(?![a-z])")
+# A 1008 for a limit that takes time to reach: idle expiry, session duration cap.
+_EXPIRY_WORD = re.compile(r"idle|inactiv|duration")
 
 
 # --------------------------------------------------------------------------- errors
@@ -85,13 +96,17 @@ class GradiumError(Exception):
     extension reports it as FATAL_ERROR. ``vendor_code`` is the code Gradium or the
     transport gave (close/error code, HTTP status) or a short word such as
     ``timeout``; ``phase`` is where it happened: connect, setup or stream.
+    ``cause`` is what ``classify`` made of it (``auth``, ``config``, ``expiry``,
+    ``limit``, ``transient``). ``server_request_id`` is Gradium's id of the
+    request (``ready.request_id``, "for logging and support"), when it had one.
     """
 
     message: str
     fatal: bool = False
     vendor_code: str = ""
     phase: str = "stream"
-    rejected: bool = False  # a 1008 before this socket ever delivered ``ready``
+    cause: str = "transient"
+    server_request_id: str = ""
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -101,31 +116,47 @@ class GradiumError(Exception):
         return f"{self.message} ({kind}, code {self.vendor_code or '-'}, {self.phase})"
 
 
-def classify_code(code: int | None, *, socket_had_ready: bool) -> tuple[bool, bool]:
-    """Return ``(fatal, rejected)`` for an error or close ``code``.
+@dataclass(frozen=True)
+class Verdict:
+    fatal: bool
+    cause: str  # auth, config, expiry, limit, transient
 
-    1002/1003 (the server refused what we sent: unknown model, invalid setup) are
-    fatal. 1008 is ambiguous: Gradium uses it for a bad or revoked key and for
-    transient limits (concurrency cap, idle expiry, session cap). The rule:
-    - once a socket has delivered a ``ready`` the key was accepted, so a 1008 on
-      it is a limit: non-fatal;
-    - a 1008 before any ``ready`` is a *rejection*: non-fatal the first time (an
-      unused prewarmed socket that expired idle looks exactly like this), fatal
-      when the same request is rejected again on a fresh socket (see
-      ``TTSRequest._fail``). A bad key therefore costs one extra handshake and
-      is then reported as fatal; an idle expiry costs a reconnect and no error.
-      For sockets no request used, the age decides: refused within the settle
-      window (2 s) it is a failed attempt (two in a row stop the background
-      attempts); later, it is an idle expiry and the socket is simply reopened
-      (``_on_socket_closed``).
-    Everything else (1000/1001 before the end, 1006 lost connection, 1011 worker
-    failure, unknown codes) is non-fatal.
+
+def classify(
+    code: int | None = None, message: str = "", *, http_status: int | None = None
+) -> Verdict:
+    """What a failure means, from Gradium's own signals (reference §5).
+
+    - HTTP 401/403 on the upgrade: the key was refused: FATAL (``auth``); 400/404:
+      the URL or request is wrong: FATAL (``config``); any other status: NON_FATAL.
+    - Close/error code 1002/1003: the server refused what we sent (unknown model,
+      invalid setup): FATAL (``config``).
+    - 1008 is Gradium's code for a bad key *and* for its limits (concurrency cap,
+      idle expiry, session cap, credits). FATAL (``auth``) only when the message
+      names the key or token and says it is missing, invalid, revoked or expired.
+      Every other 1008 is NON_FATAL: ``expiry`` when it names idleness or a
+      duration (the socket lived long enough to expire), else ``limit`` (the
+      concurrency cap, an unknown message). A NON_FATAL failure before audio is
+      replayed once and counts for the reconnect backoff.
+    - Everything else (1000/1001 before the end, 1006 lost connection, 1011 worker
+      failure, unknown codes) is NON_FATAL (``transient``).
     """
+    if http_status is not None:
+        if http_status in _AUTH_HTTP:
+            return Verdict(True, "auth")
+        if http_status in _CONFIG_HTTP:
+            return Verdict(True, "config")
+        return Verdict(False, "transient")
     if code in _FATAL_CLOSE_CODES:
-        return True, False
-    if code == CODE_POLICY and not socket_had_ready:
-        return False, True
-    return False, False
+        return Verdict(True, "config")
+    if code == CODE_POLICY:
+        text = message.lower()
+        if _KEY_WORD.search(text) and _BAD_WORD.search(text):
+            return Verdict(True, "auth")
+        if _EXPIRY_WORD.search(text):
+            return Verdict(False, "expiry")
+        return Verdict(False, "limit")
+    return Verdict(False, "transient")
 
 
 def endpoint(url: str) -> str:
@@ -147,22 +178,20 @@ def endpoint(url: str) -> str:
 def _handshake_error(exc: BaseException, url: str, timeout_s: float) -> GradiumError:
     """A failed connect as a GradiumError naming the endpoint and the cause."""
     where = endpoint(url)
-    fatal = False
+    fatal, cause = False, "transient"
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
-        if status in (401, 403):
+        verdict = classify(http_status=status)
+        if verdict.cause == "auth":
             what = "Gradium rejected the API key"
         elif status == 404:
             what = "no Gradium TTS endpoint at this URL"
         else:
             what = "Gradium refused the connection"
-        what, code, fatal = (
-            f"{what} (HTTP {status})",
-            str(status),
-            status in _FATAL_HTTP,
-        )
+        what, code, fatal = f"{what} (HTTP {status})", str(status), verdict.fatal
+        cause = verdict.cause
     elif isinstance(exc, InvalidURI):
-        what, code, fatal = "invalid Gradium URL", "invalid_url", True
+        what, code, fatal, cause = "invalid Gradium URL", "invalid_url", True, "config"
     elif isinstance(exc, asyncio.TimeoutError | TimeoutError):
         what, code = f"no answer within {timeout_s:g} s (handshake timeout)", "timeout"
     elif isinstance(exc, ssl.SSLError):
@@ -192,6 +221,7 @@ def _handshake_error(exc: BaseException, url: str, timeout_s: float) -> GradiumE
         fatal=fatal,
         vendor_code=code,
         phase="connect",
+        cause=cause,
     )
 
 
@@ -225,6 +255,11 @@ class Done:
 class Failed:
     error: GradiumError
 
+    @property
+    def server_request_id(self) -> str:
+        """Gradium's id of the failed request (``ready.request_id``), or ""."""
+        return self.error.server_request_id
+
 
 Event = Ready | Audio | Word | Done | Failed
 
@@ -256,7 +291,9 @@ class _Connection:
         self.routes: dict[str, TTSRequest] = {}
         self.dropped: set[str] = set()  # cancelled ids whose late messages we ignore
         self.had_ready = False
-        self.proven = False  # served a request, or outlived the settle window
+        self.used = False  # a request was routed on it
+        self.served = False  # a request on it got audio or its end_of_stream
+        self.proven = False  # served a request: the endpoint works
         self.retired = False  # takes no new requests; closes when routes empty
         self.closed = False
         self.socket_error: GradiumError | None = None
@@ -265,6 +302,12 @@ class _Connection:
     @property
     def age(self) -> float:
         return time.monotonic() - self.opened_at
+
+    @property
+    def load(self) -> int:
+        """Requests the server still counts on this socket (cancelled ones too,
+        until their end_of_stream)."""
+        return len(self.routes) + len(self.dropped)
 
 
 # -------------------------------------------------------------------------- request
@@ -275,6 +318,10 @@ class TTSRequest:
     ``setup`` + text in order, and replays once on a fresh socket when the request
     fails before any audio arrived. ``events()`` yields Ready/Audio/Word and ends
     with exactly one Done or Failed. ``cancel()`` drops everything still to come.
+
+    Once the caller's text ended, one deadline timer covers everything the
+    request waits for: a socket (handshake included), ``ready``, audio, and the
+    replay (see ``_deadline``).
     """
 
     def __init__(self, client: GradiumTTSClient, setup: dict[str, Any]) -> None:
@@ -293,11 +340,16 @@ class TTSRequest:
         self._audio_seen = False
         self._ready_yielded = False  # events() handed out a Ready already
         self._conn: _Connection | None = None
+        self._left: _Connection | None = None  # the socket a replay must avoid
         self._wakeup = asyncio.Event()
         self._events: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._last_activity = time.monotonic()
         self.sample_rate: int | None = None
+        # Gradium's id of this request (``ready.request_id``; the replay's, after
+        # a replay), "" until a ready arrived. Also on its GradiumError / Failed.
+        self.server_request_id = ""
 
     # ---------------------------------------------------------------- caller side
     def send_text(self, text: str) -> None:
@@ -311,6 +363,7 @@ class TTSRequest:
             return
         self._ended = True
         self._ended_at = time.monotonic()
+        self._arm(self._deadline()[0])
         self._kick()
 
     def cancel(self) -> None:
@@ -326,6 +379,7 @@ class TTSRequest:
         if self._cancelled:
             return
         self._cancelled = True
+        self._stop_timer()
         self._wakeup.set()
         conn = self._conn
         if conn is not None and not conn.closed:
@@ -365,7 +419,7 @@ class TTSRequest:
     # ---------------------------------------------------------------- worker side
     def _kick(self) -> None:
         self._wakeup.set()
-        if self._worker is None:
+        if self._worker is None or self._worker.done():
             self._worker = self._client._spawn(self._run())
 
     def _setup_message(self) -> dict[str, Any]:
@@ -384,26 +438,30 @@ class TTSRequest:
         except ConnectionClosed:
             return False
 
+    def _live(self) -> bool:
+        return not self._cancelled and not self._finished
+
     async def _run(self) -> None:
-        avoid: _Connection | None = None
-        while not self._cancelled and not self._finished:
+        """Get a socket, send setup and the text as it comes, then end_of_stream;
+        after that the reader and the deadline timer take over. A replay (set up
+        by ``_fail``) loops here, or starts a new worker if this one returned."""
+        while self._live():
+            attempt = self._attempt
             try:
-                conn = await self._client._acquire(avoid=avoid)
+                conn = await self._client._acquire(self, avoid=self._left)
             except GradiumError as err:
-                if self._cancelled:
+                if not self._live():
                     return
-                self._fail(err, conn=None)
-                if self._finished:
-                    return
-                continue  # a replay was scheduled; try once more
-            if self._cancelled:
+                if self._attempt == attempt:  # else the deadline moved on already
+                    self._fail(err, conn=None)
+                continue
+            if not self._live():
                 return
             self._attach(conn)
             if not await self._send(conn, self._setup_message()):
                 self._fail(_lost(conn), conn=conn)
-                avoid = conn
                 continue
-            while not self._cancelled and not self._finished and self._conn is conn:
+            while self._live() and self._conn is conn:
                 self._wakeup.clear()
                 while self._sent < len(self._texts) and self._conn is conn:
                     text = self._texts[self._sent]
@@ -429,20 +487,19 @@ class TTSRequest:
                         break
                     self._last_activity = time.monotonic()
                 if self._eos_sent and self._conn is conn:
-                    await self._watch_response(conn)
-                    break
+                    return  # all sent: the reader and the deadline take it from here
                 await self._wakeup.wait()
-            avoid = conn
-            if self._conn is conn:
-                return  # finished or cancelled on this connection
 
+    # ------------------------------------------------------------------ deadline
     def _deadline(self) -> tuple[float, float]:
         """(when this request gives up, the silence it allows) once text ended.
 
-        One liveness deadline: ``response_timeout_s`` of silence (plus
-        ``retry_for_s`` while no audio arrived). A stall before audio is replayed
-        once; the replay shares the budget, so a request without audio ends at
-        most twice the deadline after its last text.
+        ``response_timeout_s`` of silence (plus ``retry_for_s`` while no audio
+        arrived): silence counts from the last message heard, the last text sent
+        or the start of the attempt. Before audio, the first attempt that runs
+        out is replayed once, and the whole request, replay, waits for sockets
+        and handshakes included, ends at most twice that after its last text.
+        After audio, it ends ``response_timeout_s`` after its last frame.
         """
         timeout = self._client.response_timeout_s
         if not self._audio_seen:
@@ -452,31 +509,46 @@ class TTSRequest:
             deadline = min(deadline, self._ended_at + 2 * timeout)
         return deadline, timeout
 
-    async def _watch_response(self, conn: _Connection) -> None:
-        """After end_of_stream, a request that hears nothing for too long fails
-        (or, without audio yet, is replayed once)."""
-        while not self._cancelled and not self._finished and self._conn is conn:
-            deadline, timeout = self._deadline()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._fail(
-                    GradiumError(
-                        f"no response from Gradium for {timeout:g} s",
-                        vendor_code="timeout",
-                        phase="stream",
-                    ),
-                    conn=conn,
-                )
-                return
-            self._wakeup.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
+    def _arm(self, when: float) -> None:
+        """One timer per request; frames only record their time (``_deliver``),
+        the timer re-arms itself when it fires early (``_on_deadline``)."""
+        self._stop_timer()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(
+            max(0.0, when - time.monotonic()), self._on_deadline
+        )
 
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        if not self._live():
+            return
+        due, timeout = self._deadline()
+        if time.monotonic() < due:
+            self._arm(due)  # heard something since: not yet
+            return
+        conn = self._conn
+        if conn is None:
+            what = f"no socket to Gradium within {timeout:g} s (handshake unanswered)"
+            phase = "connect"
+        else:
+            what = f"no response from Gradium for {timeout:g} s"
+            phase = "setup" if self.sample_rate is None else "stream"
+        self._fail(GradiumError(what, vendor_code="timeout", phase=phase), conn=conn)
+        if self._live():  # replayed: the replay's own (shared) deadline
+            self._arm(self._deadline()[0])
+
+    # ------------------------------------------------------------------- routes
     def _attach(self, conn: _Connection) -> None:
         self._conn = conn
         self._sent = 0
         self._eos_sent = False
         self._last_activity = time.monotonic()
+        conn.used = True
         conn.routes[self.client_req_id] = self
         self._client._routes_changed()
 
@@ -499,8 +571,10 @@ class TTSRequest:
             self._audio_seen = True
         elif isinstance(event, Ready):
             self.sample_rate = event.sample_rate
+            self.server_request_id = event.server_request_id
         elif isinstance(event, Done):
             self._finished = True
+            self._stop_timer()
             if self._conn is not None:
                 self._detach(self._conn, drop=False)
         self._events.put_nowait((self._attempt, event))
@@ -514,20 +588,16 @@ class TTSRequest:
             if self._conn is not conn:
                 return  # stale: this attempt already left that socket
             self._detach(conn, drop=not conn.closed)
-        if error.rejected and self._attempt > 0:
-            # Rejected again on a fresh socket: it is the key or the setup.
-            error = dataclasses.replace(
-                error,
-                fatal=True,
-                message=f"Gradium refused the request twice, check the API key "
-                f"and the setup (voice, model, format): {error.message}",
-            )
+        if self.server_request_id and not error.server_request_id:
+            error = dataclasses.replace(error, server_request_id=self.server_request_id)
         if error.fatal:
             self._client.last_fatal = error
         replayable = not error.fatal and not self._audio_seen and self._attempt == 0
         if replayable:
             self._attempt += 1
             self.client_req_id = f"{self._base_id}-r{self._attempt}"
+            self._left = conn
+            self._last_activity = time.monotonic()  # the replay starts now
             log.warning(
                 "gradium request %s failed before audio (%s); replaying on a fresh "
                 "socket as %s",
@@ -535,9 +605,10 @@ class TTSRequest:
                 error,
                 self.client_req_id,
             )
-            self._wakeup.set()
+            self._kick()
             return
         self._finished = True
+        self._stop_timer()
         self._events.put_nowait((self._attempt, Failed(error)))
         self._wakeup.set()
 
@@ -556,22 +627,29 @@ def _lost(conn: _Connection) -> GradiumError:
             "Gradium closed the socket before end_of_stream", vendor_code=str(code)
         )
     reason = conn.ws.close_reason or "socket closed"
-    fatal, rejected = classify_code(code, socket_had_ready=conn.had_ready)
+    verdict = classify(code, reason)
     return GradiumError(
-        f"Gradium closed the socket: {reason}",
-        fatal=fatal,
+        _says_what_to_fix(f"Gradium closed the socket: {reason}", verdict),
+        fatal=verdict.fatal,
         vendor_code=str(code),
-        rejected=rejected,
+        cause=verdict.cause,
     )
 
 
 # --------------------------------------------------------------------------- client
 # Backoff after failed attempts: exponential from 1 s, capped at 30 s, each delay
-# drawn from its upper half. A socket that closes before it served a request and
-# within the settle window counts as a failed attempt, like a refused handshake.
+# drawn from its upper half. A socket that closes before it served a request counts
+# as a failed attempt, like a refused handshake, whatever its age. Only a served
+# request (audio or end_of_stream on it) proves the endpoint, or a socket the
+# server expired (a 1008 naming idleness or a duration, classify's "expiry") after
+# living at least _EXPIRY_MIN_S: an "idle" close sooner than that proves nothing.
 _BACKOFF_FIRST_S = 1.0
 _BACKOFF_MAX_S = 30.0
-_SETTLE_S = 2.0  # capped by connect_timeout_s
+_EXPIRY_MIN_S = 20.0
+# Requests multiplexed on one socket at most. Gradium publishes no per-socket cap
+# (reference §4, §8): 16 is a guess (the local server's default). A request that
+# would exceed it goes to another open socket, or opens one.
+MAX_REQUESTS_PER_SOCKET = 16
 _JITTER = 0.2  # reopen times spread over up to this fraction of a socket's life
 _JITTER_MAX_S = 10.0  # ... but a reopen nobody asked for waits at most this long
 # flush_mode "close": the standby socket lives while requests run and this long
@@ -633,11 +711,14 @@ class GradiumTTSClient:
         response_timeout_s: float = 5.0,
         max_socket_age_s: float = 240.0,
         flush_mode: str = "close",
+        max_requests_per_socket: int = MAX_REQUESTS_PER_SOCKET,
     ) -> None:
         if flush_mode not in FLUSH_MODES:
             raise ValueError(
                 f"flush_mode must be one of {FLUSH_MODES}, got {flush_mode!r}"
             )
+        if max_requests_per_socket < 1:
+            raise ValueError("max_requests_per_socket must be at least 1")
         self._url = url
         self._api_key = api_key
         self._listener = listener
@@ -645,6 +726,7 @@ class GradiumTTSClient:
         self.response_timeout_s = response_timeout_s
         self.max_socket_age_s = max_socket_age_s
         self.flush_mode = flush_mode
+        self.max_requests_per_socket = max_requests_per_socket
         self._active: _Connection | None = None
         self._standby: _Connection | None = None
         self._conns: set[_Connection] = set()  # every open socket, retired included
@@ -661,7 +743,6 @@ class GradiumTTSClient:
         self._maintainer: asyncio.Task[None] | None = None
         self.maintainer_wakeups = 0
         self.last_fatal: GradiumError | None = None
-        self._rejections = 0  # sockets rejected in a row (1008, no ready, unsettled)
         self.connections_opened = 0
 
     # ------------------------------------------------------------------ public API
@@ -730,34 +811,51 @@ class GradiumTTSClient:
             self._idle_since = time.monotonic()
         self._wake.set()
 
+    def _full(self, conn: _Connection) -> bool:
+        return conn.load >= self.max_requests_per_socket
+
     def _pick(self, avoid: _Connection | None) -> _Connection | None:
         """An open socket for a new request: the active one, else the standby
-        (promoted). A socket past its age limit takes no new request."""
+        (promoted). A socket past its age limit, or carrying
+        ``max_requests_per_socket`` requests, takes no new request."""
         for conn in (self._active, self._standby):
             if (
                 self._usable(conn)
                 and conn is not avoid
                 and conn.age < self.max_socket_age_s
+                and not self._full(conn)
             ):
                 if conn is self._standby:
                     self._promote()
                 return conn
         return None
 
-    async def _acquire(self, avoid: _Connection | None = None) -> _Connection:
-        """A socket for a request; never ``avoid`` (the one a replay left). A
-        request does not wait for the backoff: it may trigger an attempt now."""
+    async def _acquire(
+        self, request: TTSRequest, avoid: _Connection | None = None
+    ) -> _Connection:
+        """A socket for ``request``; never ``avoid`` (the one a replay left). A
+        request does not wait for the backoff: it may trigger an attempt now. Each
+        handshake is bounded by ``connect_timeout_s``; the request's own deadline
+        may give up sooner (the handshake goes on for the next request)."""
         if self._closed:
             raise GradiumError("client is closed", vendor_code="closed")
         if avoid is not None and avoid is self._active:
             self._retire(avoid)
-        conn = self._pick(avoid)
-        if conn is not None:
-            return conn
-        opened = await asyncio.shield(self._open_soon())
-        # The new socket is the active one, unless it closed at once: then the
-        # request fails on it (and is replayed once) with the server's reason.
-        return self._pick(avoid) or opened
+        while True:
+            conn = self._pick(avoid)
+            if conn is not None:
+                return conn
+            opened = await asyncio.shield(self._open_soon())
+            conn = self._pick(avoid)
+            if conn is not None:
+                return conn
+            if opened.closed and not opened.retired:
+                # It closed at once: the request fails on it (and is replayed
+                # once) with the server's reason.
+                return opened
+            if self._closed or not request._live():
+                raise GradiumError("no socket needed any more", vendor_code="closed")
+            # Others filled it meanwhile (max_requests_per_socket): open another.
 
     def _promote(self) -> None:
         old, self._active, self._standby = self._active, self._standby, None
@@ -813,7 +911,8 @@ class GradiumTTSClient:
     def _place(self, conn: _Connection) -> str:
         now = time.monotonic()
         active = self._active
-        if not self._usable(active) or now >= active.recycle_at:
+        if not self._usable(active) or now >= active.recycle_at or self._full(active):
+            # (a full active keeps its requests, retired, and closes after them)
             self._active = conn
             if active is not None:
                 self._retire(active)
@@ -834,8 +933,7 @@ class GradiumTTSClient:
         self._wake.set()
 
     async def _proved(self, conn: _Connection) -> None:
-        """``conn`` served a request or outlived the settle window: the outage,
-        if any, is over."""
+        """``conn`` served a request: the outage, if any, is over."""
         conn.proven = True
         if self._failures == 0:
             return
@@ -845,9 +943,6 @@ class GradiumTTSClient:
             await self._set_status("connected")
             if conn is self._active:
                 await self._notify("on_connected", conn.connect_ms)
-
-    def _settle_s(self) -> float:
-        return min(_SETTLE_S, self.connect_timeout_s)
 
     def _retire(self, conn: _Connection) -> None:
         conn.retired = True
@@ -898,12 +993,6 @@ class GradiumTTSClient:
     async def _tend(self, now: float) -> float | None:
         """Bring the sockets where they should be; return the next deadline."""
         deadlines: list[float] = []
-        settle = self._settle_s()
-        for conn in list(self._conns):
-            if not conn.proven and (conn.had_ready or conn.age >= settle):
-                await self._proved(conn)
-            elif not conn.proven and self._failures:
-                deadlines.append(conn.opened_at + settle)
         if not self._usable(self._active) and self._usable(self._standby):
             self._promote()
         standby = self._standby
@@ -933,7 +1022,7 @@ class GradiumTTSClient:
             or now >= active.recycle_at
             or (want_standby and not self._usable(self._standby))
         )
-        blocked = self.last_fatal is not None or self._rejections >= 2
+        blocked = self.last_fatal is not None
         if need and not blocked and not self._opening_now():
             not_before = max(self._retry_at, self._reopen_at)
             if now >= not_before:
@@ -947,7 +1036,7 @@ class GradiumTTSClient:
         try:
             async for raw in conn.ws:
                 self._dispatch(conn, raw)
-                if conn.had_ready and not conn.proven:
+                if conn.served and not conn.proven:
                     await self._proved(conn)
         except ConnectionClosed:
             pass
@@ -970,19 +1059,19 @@ class GradiumTTSClient:
         if kind == "ready":
             conn.had_ready = True
             self.last_fatal = None
-            self._rejections = 0
         request = self._route(conn, cid)
 
         if kind == "error":
             code = _int_or_none(msg.get("code"))
-            fatal, rejected = classify_code(code, socket_had_ready=conn.had_ready)
+            message = str(msg.get("message") or "Gradium reported an error")
+            verdict = classify(code, message)
             in_setup = request is not None and request.sample_rate is None
             error = GradiumError(
-                str(msg.get("message") or "Gradium reported an error"),
-                fatal=fatal,
+                _says_what_to_fix(message, verdict),
+                fatal=verdict.fatal,
                 vendor_code=str(code) if code is not None else "error",
                 phase="setup" if in_setup else "stream",
-                rejected=rejected,
+                cause=verdict.cause,
             )
             if cid is None:
                 # Socket-wide: every request on it fails; the server closes next.
@@ -996,6 +1085,7 @@ class GradiumTTSClient:
         if request is None:
             if cid is not None and cid in conn.dropped and kind == "end_of_stream":
                 conn.dropped.discard(cid)
+                conn.served = True
             return  # late message of a cancelled request, or unknown id
 
         if kind == "ready":
@@ -1010,6 +1100,7 @@ class GradiumTTSClient:
                 )
                 return
             if pcm:
+                conn.served = True  # audio flowed: the endpoint works
                 request._deliver(
                     Audio(pcm, _float(msg.get("start_s")), _float(msg.get("stop_s")))
                 )
@@ -1018,6 +1109,7 @@ class GradiumTTSClient:
             stop = _float(msg.get("stop_s"), default=start)
             request._deliver(Word(str(msg.get("text") or ""), start, stop))
         elif kind == "end_of_stream":
+            conn.served = True
             request._deliver(Done())
         else:
             # flushed, need_more_text and future types (§3.6): ignore.
@@ -1043,18 +1135,22 @@ class GradiumTTSClient:
             return
         error = _lost(conn)
         log.info("gradium socket #%d closed: %s", conn.number, error)
-        if not (conn.proven or conn.had_ready or conn.age >= self._settle_s()):
-            # Closed before it served anything, right after opening: the server
-            # refused it (bad key, outage). A failed attempt: back off. Two
-            # 1008 rejections in a row stop background attempts (a bad key must
-            # not be hammered); a request still asks again.
-            if error.rejected:
-                self._rejections += 1
+        expired = error.cause == "expiry" and conn.age >= _EXPIRY_MIN_S
+        if not conn.proven and not expired:
+            # It served nothing (refused, a bad key, an outage, closed after N
+            # seconds for no reason we know): a failed attempt, whatever its age.
             self._attempt_failed()
+            if error.fatal:
+                # The key was refused (on a socket no request used: prewarm,
+                # standby): background attempts stop (_tend); the next request
+                # asks once more and reports it.
+                self.last_fatal = error
         elif not conn.routes:
             # A healthy idle socket went away (idle expiry, server restart): reopen,
             # at a random moment so a fleet expired together does not reconnect
             # together. A request arriving meanwhile opens one at once.
+            self._failures = 0
+            self._retry_at = 0.0
             spread = min(_JITTER * conn.age, _JITTER_MAX_S)
             self._reopen_at = time.monotonic() + random.uniform(0, spread)
         for req in list(conn.routes.values()):
@@ -1083,6 +1179,12 @@ class GradiumTTSClient:
             await getattr(self._listener, hook)(*args)
         except Exception:  # noqa: BLE001 - a listener bug must not break the client
             log.exception("gradium listener %s failed", hook)
+
+
+def _says_what_to_fix(message: str, verdict: Verdict) -> str:
+    if verdict.cause == "auth":
+        return f"Gradium rejected the API key, check the API key: {message}"
+    return message
 
 
 def _consume_exception(task: asyncio.Task[Any]) -> None:

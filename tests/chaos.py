@@ -69,6 +69,8 @@ TERMINAL_FAULTS = frozenset(
         "close_1000_no_eos",
     }
 )
+# Connection faults: refuse / reject_handshake, or one of these (their own draw).
+SOCKET_FAULTS = ("hang_handshake", "close_after")
 REUSE_WAIT_S = 1.5  # how long to wait for an id reused after a flush
 FLUSH_MOMENTS = ("immediate", "server_text", "mid_audio", "ending", "idle", "buffered")
 
@@ -89,7 +91,7 @@ class Plan:
 def plan_session(seed: int, requests: int = 20) -> Plan:
     """The traffic of one session: a pure function of (seed, requests)."""
     rng = random.Random(seed)
-    g = _Gen(rng)
+    g = _Gen(rng, random.Random(f"{seed}-sockets"))
     rate = rng.choice(RATES)
     params = {
         "api_key": KEY,
@@ -127,8 +129,11 @@ def plan_session(seed: int, requests: int = 20) -> Plan:
 
 
 class _Gen:
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, socket_rng: random.Random) -> None:
         self.rng = rng
+        # Draws for the socket faults added later (hang_handshake, close_after), on
+        # their own stream so the rest of every seed's traffic stays as it was.
+        self.socket_rng = socket_rng
         self.steps: list[dict[str, Any]] = []
         self.requests = 0
         self.used: list[str] = []  # request ids used so far (for reuse)
@@ -355,6 +360,15 @@ class _Gen:
             if kind == "reject_handshake"
             else None
         )
+        if self.socket_rng.random() < 0.5:
+            # the next attempts hang (the client's connect timeout ends each), or
+            # the next sockets close N s after their upgrade, whatever they carry
+            kind = self.socket_rng.choice(SOCKET_FAULTS)
+            arg = (
+                round(self.socket_rng.uniform(0.05, 1.5), 3)
+                if kind == "close_after"
+                else None
+            )
         self.steps.append(
             {
                 "op": "inject",
@@ -1043,6 +1057,21 @@ def check(res: ChaosResult) -> list[str]:
         for e in server
         if e.direction == "event" and e.type in ("fault_fired", "abort")
     )
+    # A hung handshake touches whoever waits for it, from the attempt until the
+    # client gives up on it (or the session ends).
+    hung_from = {
+        e.conn: e.t
+        for e in server
+        if e.direction == "event"
+        and e.type == "fault_fired"
+        and e.data.get("kind") == "hang_handshake"
+    }
+    released = {
+        e.conn: e.t
+        for e in server
+        if e.direction == "event" and e.type == "hang_released"
+    }
+    hangs = [(t, released.get(c, float("inf"))) for c, t in hung_from.items()]
     eos_cids = {
         e.client_req_id
         for e in server
@@ -1065,6 +1094,8 @@ def check(res: ChaosResult) -> list[str]:
 
     def exposed(t_from: float, t_to: float) -> bool:
         if any(t_from - 0.05 <= t <= t_to for t in fault_times):
+            return True
+        if any(a <= t_to and t_from <= b for a, b in hangs):
             return True
         return any(a <= t_to and t_from <= b for a, b in outages) or (
             outage_on is not None and outage_on <= t_to

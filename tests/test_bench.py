@@ -15,7 +15,9 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-@pytest.mark.parametrize("script", ["ttfb.py", "interrupt.py", "idle.py"])
+@pytest.mark.parametrize(
+    "script", ["ttfb.py", "interrupt.py", "idle.py", "resilience.py"]
+)
 def test_bench_script_help(script: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"],

@@ -17,6 +17,7 @@ import pytest
 from chaos import (
     FLUSH_MOMENTS,
     REQUEST_FAULTS,
+    SOCKET_FAULTS,
     ChaosResult,
     Plan,
     check,
@@ -30,7 +31,9 @@ from harness import Rec
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-CI_SEEDS = (111, 144, 15, 3, 6, 8)  # 111, 144, 15 cover every feature at 20 requests
+# 111, 144, 15 cover every feature at 20 requests; 6 and 31 the socket faults
+# (hang_handshake, close_after)
+CI_SEEDS = (111, 144, 15, 3, 6, 8, 31)
 REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "20"))
 
 
@@ -60,7 +63,7 @@ def test_the_ci_seeds_cover_every_fault_kind_flush_moment_and_ending():
     steps = [s for p in plans for s in p.steps]
     faults = {s["kind"] for s in steps if s["op"] in ("inject", "note_fault")}
     assert set(REQUEST_FAULTS) <= faults, set(REQUEST_FAULTS) - faults
-    assert {"refuse", "reject_handshake"} <= faults
+    assert {"refuse", "reject_handshake", *SOCKET_FAULTS} <= faults
     moments = {s["moment"] for s in steps if s["op"] == "flush"}
     assert set(FLUSH_MOMENTS) <= moments, set(FLUSH_MOMENTS) - moments
     ops = {s["op"] for s in steps}

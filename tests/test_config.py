@@ -319,3 +319,15 @@ def test_a_wrong_typed_key_is_refused_without_printing_it():
     with pytest.raises(ConfigError) as info:
         GradiumTTSConfig.from_properties({"params": {"api_key": 123456789}})
     assert "params.api_key" in str(info.value) and "123456789" not in str(info.value)
+
+
+def test_max_requests_per_socket_default_param_and_range():
+    assert make().max_requests_per_socket == 16  # a guess: Gradium publishes none
+    config = make(max_requests_per_socket=4)
+    assert config.max_requests_per_socket == 4
+    assert "max_requests_per_socket" not in config.setup_fields()  # not on the wire
+    for bad in (0, -3):
+        with pytest.raises(ConfigError, match="max_requests_per_socket"):
+            make(max_requests_per_socket=bad)
+    with pytest.raises(ConfigError):
+        make(max_requests_per_socket=2.5)  # an integer, as the manifest says

@@ -15,6 +15,13 @@ kind                      behaviour
 ``accept_then_close``     next connection: upgraded (101), then at once ``error`` + close
                           with code ``arg`` (default 1011), or a TCP reset without close
                           frame when ``arg`` is ``"reset"`` (an outage behind a proxy)
+``hang_handshake``        next connection: TCP accepted, the upgrade request read, and no
+                          HTTP response ever (a network that swallows connection
+                          attempts); the server holds it until the client gives up
+``close_after``           next connection: upgraded (101), then closed (code 1000, no
+                          ``error``) ``arg`` seconds later (default 2.5), whatever it is
+                          doing; ``GradiumServer.set_close_after`` can also send an
+                          ``error`` with a given code and message first
 ``error_1008``            after ``arg`` audio frames (default 1): ``error`` code 1008
                           (with the request's ``client_req_id``), then close 1008
 ``error_1011``            same with 1011
@@ -43,7 +50,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-CONNECTION_KINDS = frozenset({"refuse", "reject_handshake", "accept_then_close"})
+CONNECTION_KINDS = frozenset(
+    {"refuse", "reject_handshake", "accept_then_close", "hang_handshake", "close_after"}
+)
 REQUEST_KINDS = frozenset(
     {
         "error_1008",
@@ -63,6 +72,8 @@ KINDS = CONNECTION_KINDS | REQUEST_KINDS
 DEFAULT_ARGS: dict[str, float | int | str | None] = {
     "reject_handshake": 503,
     "accept_then_close": 1011,
+    "hang_handshake": None,
+    "close_after": 2.5,
     "error_1008": 1,
     "error_1011": 1,
     "drop_after": 1,

@@ -47,6 +47,10 @@ class GradiumServer:
         self._opened = 0
         self._live: set[Connection] = set()
         self._outage = False
+        self._hang = False  # set_hang_handshake
+        self._hung: set[ServerConnection] = set()  # handshakes held unanswered
+        # set_close_after: (seconds, error code or None, message)
+        self._close_after: tuple[float, int | None, str] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -67,6 +71,9 @@ class GradiumServer:
             max_size=self.config.limits.max_message_bytes,
             compression=None,
             close_timeout=2,
+            # a handshake held by hang_handshake stays unanswered until the client
+            # gives up (websockets would otherwise drop it after 10 s)
+            open_timeout=None,
             ping_interval=self.config.ping_interval_s,
             server_header="gradium-local-standin",
         )
@@ -79,6 +86,8 @@ class GradiumServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        for ws in list(self._hung):
+            ws.transport.abort()
         server.close()
         try:
             await asyncio.wait_for(server.wait_closed(), 5)
@@ -156,6 +165,41 @@ class GradiumServer:
     @property
     def outage(self) -> bool:
         return self._outage
+
+    def set_hang_handshake(self, on: bool) -> None:
+        """While on, every connection attempt is accepted (TCP) and its upgrade
+        request read, but never answered: the client's handshake hangs until its
+        own timeout (a network that swallows connection attempts). Turning it off
+        does not release attempts already held. Call on the loop thread, or use
+        ``ServerThread.set_hang_handshake``."""
+        if on == self._hang:
+            return
+        self._hang = on
+        event = "hang_handshake_start" if on else "hang_handshake_end"
+        self.events.add(0, "event", event)
+
+    @property
+    def hang_handshake(self) -> bool:
+        return self._hang
+
+    def set_close_after(
+        self, seconds: float | None, code: int | None = None, message: str = ""
+    ) -> None:
+        """Close every socket upgraded from now on ``seconds`` after its upgrade,
+        whatever it is doing (``None``: stop doing so; sockets already scheduled
+        still close). Without ``code``: a plain close 1000, no ``error``. With a
+        ``code``: an ``error`` frame with that code and ``message`` (e.g. 1008
+        "idle timeout: no message received", the server's own idle expiry), then
+        close with that code. Call on the loop thread, or use
+        ``ServerThread.set_close_after``."""
+        self._close_after = None if seconds is None else (float(seconds), code, message)
+        self.events.add(
+            0, "event", "close_after_set", seconds=seconds, code=code, message=message
+        )
+
+    @property
+    def close_after(self) -> tuple[float, int | None, str] | None:
+        return self._close_after
 
     @property
     def open_connections(self) -> int:
@@ -244,10 +288,28 @@ class GradiumServer:
             await ws.connection_lost_waiter
             return ws.respond(503, "refused\n")  # never sent: the socket is gone
         fault = self.faults.take_connection_fault()
-        if fault is not None:
+        if fault is None and self._hang:
+            fault = Fault("hang_handshake")
+        if fault is not None and fault.kind != "close_after":  # logged when it fires
             self.events.add(
                 conn_id, "event", "fault_fired", kind=fault.kind, arg=fault.value
             )
+        if fault is not None:
+            if fault.kind == "hang_handshake":
+                # Never answer; hold the TCP connection until the client drops it.
+                self._hung.add(ws)
+                try:
+                    await ws.connection_lost_waiter
+                finally:
+                    self._hung.discard(ws)
+                self.events.add(conn_id, "event", "hang_released")
+                return ws.respond(503, "hung\n")  # never sent: the socket is gone
+            if fault.kind == "close_after":
+                ws.gradium_close_after = (  # type: ignore[attr-defined]
+                    fault.float_value(2.5),
+                    None,
+                    "",
+                )
             if fault.kind == "refuse":
                 ws.transport.abort()
                 await ws.connection_lost_waiter
@@ -255,8 +317,12 @@ class GradiumServer:
             if fault.kind == "accept_then_close":
                 ws.gradium_fault = fault  # type: ignore[attr-defined]
                 return None  # upgrade; _handler closes it at once
-            status = fault.int_value(503)
-            return ws.respond(status, f"local-server fault injection: HTTP {status}\n")
+            if fault.kind == "reject_handshake":
+                status = fault.int_value(503)
+                return ws.respond(
+                    status, f"local-server fault injection: HTTP {status}\n"
+                )
+            # close_after: upgraded as usual below; _handler schedules the close
         if split.path.rstrip("/") != TTS_PATH:
             self.events.add(conn_id, "event", "reject", status=404, path=split.path)
             return ws.respond(404, "Not Found\n")
@@ -285,6 +351,9 @@ class GradiumServer:
             self.events.add(conn_id, "event", "fault_fired", kind="outage", arg=None)
             ws.transport.abort()
             return
+        close_after = getattr(ws, "gradium_close_after", None) or self._close_after
+        if close_after is not None:
+            conn.spawn(self._close_later(conn, *close_after))
         fault = getattr(ws, "gradium_fault", None)
         if fault is not None:  # accept_then_close: an outage behind a live proxy
             how = str(fault.value)
@@ -298,6 +367,18 @@ class GradiumServer:
             await conn.run(ok, reason)
         finally:
             self._live.discard(conn)
+
+
+    @staticmethod
+    async def _close_later(
+        conn: Connection, seconds: float, code: int | None, message: str
+    ) -> None:
+        await asyncio.sleep(seconds)
+        conn.log("event", "fault_fired", kind="close_after", arg=seconds)
+        if code is None:
+            conn.terminate("close", 1000, "")
+        else:
+            conn.error(code, message or "closed (injected close_after)")
 
 
 class ServerThread:
@@ -392,6 +473,8 @@ class ServerThread:
             "connection_attempts",
             "open_connections",
             "outage",
+            "hang_handshake",
+            "close_after",
         }
     )
 
@@ -414,6 +497,14 @@ class ServerThread:
 
     def set_outage(self, on: bool) -> None:
         self.call(self.server.set_outage, on)
+
+    def set_hang_handshake(self, on: bool) -> None:
+        self.call(self.server.set_hang_handshake, on)
+
+    def set_close_after(
+        self, seconds: float | None, code: int | None = None, message: str = ""
+    ) -> None:
+        self.call(self.server.set_close_after, seconds, code, message)
 
     def set_config(self, **changes: Any) -> None:
         """Change other ``ServerConfig`` fields (``api_keys``, ``voice_engine``...)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import statistics
+import time
 
 import pytest
 from gradium_server import Fault, LatencyModel, synthesize_synthetic
@@ -82,6 +84,86 @@ async def test_accept_then_close(gradium_server, h, arg):
     assert gradium_server.connections_opened == 3
     fired = gradium_server.events_of("fault_fired")
     assert [e.data["kind"] for e in fired] == ["accept_then_close"] * 2
+
+
+async def test_hang_handshake_fault_and_setter(gradium_server, h):
+    """TCP accepted, the upgrade never answered, until the client gives up; the
+    fault hangs the next attempt, the setter every attempt until it is off."""
+    headers = {"x-api-key": "k"}
+    gradium_server.inject(Fault("hang_handshake"))
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await connect(gradium_server.url, additional_headers=headers, open_timeout=0.5)
+    assert time.monotonic() - started >= 0.45
+    assert (await h.synth(gradium_server.url, "ok")).of("end_of_stream")
+    gradium_server.set_hang_handshake(True)
+    assert gradium_server.hang_handshake
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            await connect(
+                gradium_server.url, additional_headers=headers, open_timeout=0.3
+            )
+    gradium_server.set_hang_handshake(False)
+    assert (await h.synth(gradium_server.url, "ok")).of("end_of_stream")
+    fired = [e.data["kind"] for e in gradium_server.events_of("fault_fired")]
+    assert fired == ["hang_handshake"] * 3
+    for _ in range(50):  # each held attempt is released once its client left
+        if len(gradium_server.events_of("hang_released")) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert len(gradium_server.events_of("hang_released")) == 3
+    assert gradium_server.connections_opened == 2
+
+
+async def test_hang_handshake_does_not_hold_up_stop(make_server):
+    server = await make_server()
+    server.set_hang_handshake(True)
+    pending = asyncio.ensure_future(
+        connect(server.url, additional_headers={"x-api-key": "k"}, open_timeout=10)
+    )
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await server.stop()
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(Exception):  # noqa: B017 - the held attempt is dropped
+        await pending
+
+
+@pytest.mark.parametrize(
+    "how", ["fault", "setter", "setter_1008"], ids=["fault", "setter", "idle_1008"]
+)
+async def test_close_after(gradium_server, how):
+    """Upgraded, then closed N s later: a plain close 1000, or (setter with a
+    code) an error frame with that code and message, then the close."""
+    if how == "fault":
+        gradium_server.inject(Fault("close_after", arg=0.4))
+    elif how == "setter":
+        gradium_server.set_close_after(0.4)
+    else:
+        gradium_server.set_close_after(0.4, 1008, "idle timeout: no message received")
+    ws = await connect(
+        gradium_server.url, additional_headers={"x-api-key": "k"}, open_timeout=5
+    )
+    started = time.monotonic()
+    frames = []
+    with contextlib.suppress(ConnectionClosed):
+        async for raw in ws:
+            frames.append(json.loads(raw))
+    assert 0.35 <= time.monotonic() - started < 1.5
+    if how == "setter_1008":
+        assert [(f["type"], f["code"]) for f in frames] == [("error", 1008)]
+        assert "idle" in frames[0]["message"]
+        assert ws.close_code == 1008
+    else:
+        assert frames == [] and ws.close_code == 1000
+    fired = [e.data["kind"] for e in gradium_server.events_of("fault_fired")]
+    assert fired == ["close_after"]
+    gradium_server.set_close_after(None)
+    async with connect(
+        gradium_server.url, additional_headers={"x-api-key": "k"}, open_timeout=5
+    ) as ws2:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws2.recv(), 0.8)  # stays open
 
 
 async def test_marker_arms_connection_fault_for_next_connection(gradium_server, h):
