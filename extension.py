@@ -28,15 +28,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import json
+import math
 import os
+import queue
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ten_ai_base.helper import PCMWriter
 from ten_ai_base.message import (
     ModuleError,
     ModuleErrorCode,
@@ -63,6 +67,7 @@ from .gradium_tts import (
     Ready,
     TTSRequest,
     Word,
+    mask_secrets,
 )
 from .text_filter import (
     TextShaper,
@@ -72,6 +77,7 @@ from .text_filter import (
 VENDOR = "gradium"
 _COMPLETED_KEPT = 256
 CONNECTION_STATUS_DATA = "connection_status_changed"
+DUMP_CLOSE_TIMEOUT_S = 2.0  # a request's ending waits at most this long for its dump
 _KEEP_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 # turn_status of a tts_text_result (TEN's subtitle convention).
 TURN_ONGOING, TURN_ENDED, TURN_INTERRUPTED = 0, 1, 2
@@ -109,6 +115,51 @@ def dump_file_name(request_id: str) -> str:
     return f"gradium_dump_{stem}_{digest}.pcm"
 
 
+class DumpWriter:
+    """One request's PCM dump, written by its own thread: the loop never waits on
+    the disk. The first failure stops the dump (``error`` says why, and later
+    writes are refused); ``close`` waits at most ``timeout_s`` for the thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.error: BaseException | None = None
+        self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._loop = asyncio.get_running_loop()
+        self._finished: asyncio.Future[None] = self._loop.create_future()
+        threading.Thread(target=self._run, name="gradium-dump", daemon=True).start()
+
+    def write(self, pcm: bytes) -> bool:
+        """Queue ``pcm``; False once the dump has failed."""
+        if self.error is not None:
+            return False
+        self._chunks.put(pcm)
+        return True
+
+    async def close(self, timeout_s: float = DUMP_CLOSE_TIMEOUT_S) -> None:
+        self._chunks.put(None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._finished), timeout_s)
+        if not self._finished.done() and self.error is None:
+            self.error = TimeoutError(f"dump still writing after {timeout_s:g} s")
+
+    def _run(self) -> None:
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            with open(self.path, "wb") as f:  # each request afresh
+                while (chunk := self._chunks.get()) is not None:
+                    f.write(chunk)
+        except Exception as exc:  # noqa: BLE001 - disk full, no permission, ...
+            self.error = exc
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self._loop.call_soon_threadsafe(_set_done, self._finished)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 @dataclass
 class _Turn:
     """Everything about one request, in one place."""
@@ -129,8 +180,12 @@ class _Turn:
     # words starting at the same millisecond share one result.
     held_words: list[Word] = field(default_factory=list)
     results_sent: int = 0  # turn_seq_id of the next text result
-    writer: PCMWriter | None = None
-    dump_failed: bool = False
+    last_word_s: float = 0.0  # start of the last word kept (timestamps never go back)
+    words_fixed: bool = False  # a bad word timestamp was dropped or clamped (logged)
+    pcm_tail: bytes = b""  # an odd trailing byte, waiting for the rest of its sample
+    gradium_id: str = ""  # Gradium's request id (ready.request_id), for support
+    writer: DumpWriter | None = None
+    dump_failed: bool = False  # the dump stopped (its failure was logged)
     finalized: bool = False  # an ending has begun
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # ...and is complete
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -208,7 +263,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 if self._closing:  # retired clients already closing
                     await asyncio.gather(*self._closing, return_exceptions=True)
             except Exception as exc:  # noqa: BLE001 - stopping must not crash the app
-                ten_env.log_error(f"error while stopping: {exc!r}")
+                ten_env.log_error(f"error while stopping: {self._masked(repr(exc))}")
 
     def synthesize_audio_sample_rate(self) -> int:
         turn = self._turn
@@ -221,7 +276,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         try:
             await self._handle_text(t)
         except Exception as exc:  # noqa: BLE001 - never let a request hang
-            self.ten_env.log_error(f"request {t.request_id} failed: {exc!r}")
+            self.ten_env.log_error(
+                f"request {t.request_id} failed: {self._masked(repr(exc))}"
+            )
             turn = self._turn
             if turn is not None and turn.request_id == t.request_id:
                 with contextlib.suppress(Exception):
@@ -258,6 +315,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 shaper=TextShaper(self.config.text_filter if self.config else True),
             )
             self._turn = turn
+            # The base class keeps a partial sample for the next frame, across
+            # requests; we hand it whole samples only, and no request inherits one.
+            self.leftover_bytes = b""
         elif turn.input_ended:
             self.ten_env.log_warn(
                 f"text after text_input_end for {t.request_id}: ignored"
@@ -343,7 +403,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 # The client stops Gradium (flush_mode); no late audio reaches TEN.
                 await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - the base re-raises: os._exit
-            self.ten_env.log_error(f"cancel of {turn.request_id} failed: {exc!r}")
+            self.ten_env.log_error(
+                f"cancel of {turn.request_id} failed: {self._masked(repr(exc))}"
+            )
         finally:
             self._completed.clear()  # the flush forgets every request, as the base does
 
@@ -362,6 +424,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                     elif isinstance(event, Ready):
                         if event.sample_rate:
                             turn.sample_rate = event.sample_rate
+                        self._note_gradium_id(turn, event.server_request_id)
                 if isinstance(event, Done):
                     await self._finalize(turn, TTSAudioEndReason.REQUEST_END)
                 elif isinstance(event, Failed):
@@ -371,14 +434,36 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
-            self.ten_env.log_error(f"reader for {turn.request_id} failed: {exc!r}")
+            self.ten_env.log_error(
+                f"reader for {turn.request_id} failed: {self._masked(repr(exc))}"
+            )
             await self._finalize(
                 turn,
                 TTSAudioEndReason.ERROR,
                 self._error(f"internal error: {exc}", fatal=False, code="internal"),
             )
 
+    def _note_gradium_id(self, turn: _Turn, gradium_id: str) -> None:
+        """Log Gradium's request id once (a replay's new one too): for support."""
+        if gradium_id and gradium_id != turn.gradium_id:
+            turn.gradium_id = gradium_id
+            cid = turn.stream.client_req_id if turn.stream is not None else "-"
+            self.ten_env.log_info(
+                f"request {turn.request_id} -> gradium {cid}: "
+                f"gradium request_id {gradium_id}",
+                category="key_point",
+            )
+
     async def _on_audio(self, turn: _Turn, pcm: bytes) -> None:
+        # Whole samples only: an odd byte waits for the rest of its sample in
+        # this request's next chunk (or is dropped at its end, see _finalize).
+        unit = self.synthesize_audio_sample_width() * self.synthesize_audio_channels()
+        if turn.pcm_tail:
+            pcm = turn.pcm_tail + pcm
+        cut = len(pcm) - len(pcm) % unit
+        pcm, turn.pcm_tail = pcm[:cut], pcm[cut:]
+        if not pcm:
+            return
         if not turn.audio_started:
             turn.audio_started = True
             await self.send_tts_audio_start(turn.request_id)
@@ -394,14 +479,32 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             await self.send_tts_ttfb_metrics(turn.request_id, ttfb)
         self.metrics_add_recv_audio_chunks(pcm)
         if self.config is not None and self.config.dump and not turn.dump_failed:
-            if turn.writer is None:
-                turn.writer = await self._open_dump(turn.request_id)
-                turn.dump_failed = turn.writer is None
-            if turn.writer is not None:
-                await turn.writer.write(pcm)
+            try:
+                if turn.writer is None:
+                    path = os.path.join(
+                        self.config.dump_path, dump_file_name(turn.request_id)
+                    )
+                    turn.writer = DumpWriter(path)
+                if not turn.writer.write(pcm):
+                    self._dump_failed(turn)
+            except Exception as exc:  # noqa: BLE001 - a dump never fails a request
+                self._dump_failed(turn, exc)
+
+    def _dump_failed(self, turn: _Turn, exc: BaseException | None = None) -> None:
+        """Log a dump failure once per request; the dump of that request stops."""
+        if turn.dump_failed:
+            return
+        turn.dump_failed = True
+        exc = exc or (turn.writer.error if turn.writer is not None else None)
+        self.ten_env.log_warn(
+            f"dump of {turn.request_id} stopped: {self._masked(repr(exc))}"
+        )
 
     async def _on_word(self, turn: _Turn, word: Word) -> None:
         if self.config is None or not self.config.enable_words or not word.text.strip():
+            return
+        word = self._sane_word(turn, word)
+        if word is None:
             return
         held = turn.held_words
         if held and _ms_of(word.start_s) <= _ms_of(held[0].start_s):
@@ -411,8 +514,40 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             await self._send_words(turn, held, TURN_ONGOING)
         turn.held_words = [word]  # held back so the last one can end the turn
 
+    def _sane_word(self, turn: _Turn, word: Word) -> Word | None:
+        """A word whose timestamps TEN can use: a start that is not a finite number
+        is dropped; one before the previous word's (or below 0) is clamped to it;
+        a stop before the start (or not finite) becomes the start. Logged once."""
+        start, stop = word.start_s, word.stop_s
+        fixed = None
+        if not isinstance(start, float | int) or not math.isfinite(start):
+            fixed = f"dropped a word with start_s {start!r}"
+        else:
+            if start < turn.last_word_s:
+                fixed = f"clamped start_s {start!r} to {turn.last_word_s!r}"
+                start = turn.last_word_s
+            if not isinstance(stop, float | int) or not math.isfinite(stop):
+                stop = start
+            stop = max(stop, start)
+        if fixed is not None and not turn.words_fixed:
+            turn.words_fixed = True
+            self.ten_env.log_warn(
+                f"word timestamps of {turn.request_id} from Gradium are not usable "
+                f"(not finite or going backwards): {fixed}; further ones fixed "
+                "silently"
+            )
+        if fixed is not None and fixed.startswith("dropped"):
+            return None
+        turn.last_word_s = start
+        if (start, stop) == (word.start_s, word.stop_s):
+            return word
+        return Word(word.text, float(start), float(stop))
+
     async def _send_words(self, turn: _Turn, words: list[Word], status: int) -> None:
         """One tts_text_result; ``status`` other than 0 makes it the turn's last."""
+        if not turn.audio_started:  # a result belongs inside start..end
+            turn.audio_started = True
+            await self.send_tts_audio_start(turn.request_id)
         start_ms = _ms_of(words[0].start_s)
         end_ms = max(_ms_of(max(w.stop_s, w.start_s)) for w in words)
         seq = turn.results_sent
@@ -449,6 +584,8 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
 
         Every later call (a flush, on_stop, the reader) waits until that one
         ending is complete, so nothing of a request can follow what comes next.
+        Each step is guarded: whatever one raises is logged and the next runs,
+        so tts_audio_end goes out once and the base class always moves on.
         """
         claimed = False
         if not turn.finalized:
@@ -458,54 +595,104 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         if not claimed:
             await turn.ended.wait()
             return
+        rid = turn.request_id
+        step = self._ending_step
+        try:
+            await step(turn, "stop the stream", self._end_stream, turn, reason)
+            await step(turn, "drop the odd byte", self._end_tail, turn)
+            await step(turn, "send tts_audio_start", self._end_audio_start, turn)
+            await step(turn, "send the last words", self._end_words, turn, reason)
+            await step(turn, "send usage metrics", self.send_usage_metrics, rid)
+            await step(turn, "close the dump", self._end_dump, turn)
+            end = {"interval": 0, "duration": 0}
+            await step(turn, "measure the audio", self._end_measure, turn, end)
+            await step(
+                turn,
+                "send tts_audio_end",
+                self.send_tts_audio_end,
+                rid,
+                end["interval"],
+                end["duration"],
+                reason=reason,
+            )
+            await step(turn, "bookkeeping", self._end_bookkeeping, turn)
+            if error is not None:
+                error = self._with_gradium_id(turn, error)
+                await step(turn, "send the error", self.send_tts_error, rid, error)
+            if reason != TTSAudioEndReason.INTERRUPTED:
+                # cancel_tts must not call finish_request (the base class clears
+                # its state after a flush); every other ending releases the queue.
+                # The error went out above: finish_request only moves on. Its
+                # steps are idempotent, so a failed one is tried once more.
+                if not await step(turn, "finish the request", self.finish_request, rid):
+                    await step(turn, "finish the request", self.finish_request, rid)
+        finally:
+            # Only now: a flush arriving until here finds the turn and waits.
+            if self._turn is turn:
+                self._turn = None
+            turn.ended.set()
+
+    async def _ending_step(
+        self, turn: _Turn, what: str, fn: Callable[..., Any], *args: Any, **kw: Any
+    ) -> bool:
+        """Run one step of an ending; an exception is logged, never raised."""
+        try:
+            result = fn(*args, **kw)
+            if inspect.isawaitable(result):
+                await result
+            return True
+        except Exception as exc:  # noqa: BLE001 - the ending must go on
+            with contextlib.suppress(Exception):
+                self.ten_env.log_error(
+                    f"ending {turn.request_id}: cannot {what}: "
+                    f"{self._masked(repr(exc))}"
+                )
+            return False
+
+    def _end_stream(self, turn: _Turn, reason: TTSAudioEndReason) -> None:
         if turn.reader is not None and turn.reader is not asyncio.current_task():
             turn.reader.cancel()
         if turn.stream is not None and reason != TTSAudioEndReason.REQUEST_END:
-            turn.stream.cancel()
-        request_id = turn.request_id
-        try:
-            if turn.held_words:
-                held, turn.held_words = turn.held_words, []
-                status = (
-                    TURN_ENDED
-                    if reason == TTSAudioEndReason.REQUEST_END
-                    else TURN_INTERRUPTED
-                )
-                await self._send_words(turn, held, status)
-            if not turn.audio_started:
-                turn.audio_started = True
-                await self.send_tts_audio_start(request_id)
-            interval_ms = (
-                int((time.monotonic() - turn.first_audio_at) * 1000)
-                if turn.first_audio_at is not None
-                else 0
+            turn.stream.cancel()  # the client stops Gradium (flush_mode)
+
+    def _end_tail(self, turn: _Turn) -> None:
+        tail, turn.pcm_tail = turn.pcm_tail, b""
+        if tail:
+            self.ten_env.log_warn(
+                f"audio of {turn.request_id} ended with {len(tail)} byte(s) short of "
+                "a whole sample: dropped"
             )
-            await self.send_usage_metrics(request_id)
-            if turn.writer is not None:
-                await turn.writer.flush()
-            await self.send_tts_audio_end(
-                request_id,
-                interval_ms,
-                self._ms(turn, turn.audio_bytes),
-                reason=reason,
+
+    async def _end_audio_start(self, turn: _Turn) -> None:
+        if not turn.audio_started:
+            turn.audio_started = True
+            await self.send_tts_audio_start(turn.request_id)
+
+    async def _end_words(self, turn: _Turn, reason: TTSAudioEndReason) -> None:
+        held, turn.held_words = turn.held_words, []
+        if held:
+            status = (
+                TURN_ENDED if reason == TTSAudioEndReason.REQUEST_END else TURN_INTERRUPTED
             )
-        finally:
-            try:
-                self._completed[request_id] = None
-                while len(self._completed) > _COMPLETED_KEPT:
-                    del self._completed[next(iter(self._completed))]
-                self._close_retired()
-                if reason != TTSAudioEndReason.INTERRUPTED:
-                    # cancel_tts must not call finish_request (the base class clears
-                    # its state after a flush); every other ending releases the queue.
-                    await self.finish_request(request_id, reason, error)
-                elif error is not None:
-                    await self.send_tts_error(request_id, error)
-            finally:
-                # Only now: a flush arriving until here finds the turn and waits.
-                if self._turn is turn:
-                    self._turn = None
-                turn.ended.set()
+            await self._send_words(turn, held, status)
+
+    async def _end_dump(self, turn: _Turn) -> None:
+        writer, turn.writer = turn.writer, None
+        if writer is not None:
+            await writer.close()
+            if writer.error is not None:
+                self._dump_failed(turn, writer.error)
+
+    def _end_measure(self, turn: _Turn, end: dict[str, int]) -> None:
+        if turn.first_audio_at is not None:
+            end["interval"] = int((time.monotonic() - turn.first_audio_at) * 1000)
+        end["duration"] = self._ms(turn, turn.audio_bytes)
+
+    def _end_bookkeeping(self, turn: _Turn) -> None:
+        self._completed[turn.request_id] = None
+        while len(self._completed) > _COMPLETED_KEPT:
+            del self._completed[next(iter(self._completed))]
+        self._close_retired()
 
     # ----------------------------------------------------------------- configs
     async def update_configs(self, configs: dict[str, Any]) -> None:
@@ -571,23 +758,16 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         width = self.synthesize_audio_sample_width() * self.synthesize_audio_channels()
         return int(round(nbytes * 1000 / (rate * width)))
 
-    async def _open_dump(self, request_id: str) -> PCMWriter | None:
-        assert self.config is not None
-        path = os.path.join(self.config.dump_path, dump_file_name(request_id))
-
-        def prepare() -> None:
-            os.makedirs(self.config.dump_path, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)  # PCMWriter appends: start each request afresh
-
-        try:
-            await asyncio.to_thread(prepare)
-        except OSError as exc:
-            self.ten_env.log_warn(f"dump disabled for {request_id}: {exc}")
-            return None
-        return PCMWriter(path)
+    def _masked(self, text: str) -> str:
+        """``text`` with the configured key and key-looking values masked."""
+        secrets = []
+        for config in (self.config, self._client_config):
+            if config is not None:
+                secrets.append(config.api_key.get_secret_value())
+        return mask_secrets(text, secrets)
 
     def _error(self, message: str, *, fatal: bool, code: str) -> ModuleError:
+        message = self._masked(message)
         return ModuleError(
             module=ModuleType.TTS,
             code=ModuleErrorCode.FATAL_ERROR
@@ -600,9 +780,17 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         )
 
     def _vendor_error(self, err: GradiumError) -> ModuleError:
-        return self._error(
+        error = self._error(
             err.message, fatal=err.fatal, code=err.vendor_code or "error"
         )
+        return _add_gradium_id(error, err.server_request_id)
+
+    def _with_gradium_id(self, turn: _Turn, error: ModuleError) -> ModuleError:
+        """Every error of a request that had a ``ready`` names Gradium's id."""
+        gradium_id = turn.gradium_id or (
+            turn.stream.server_request_id if turn.stream is not None else ""
+        )
+        return _add_gradium_id(error, gradium_id)
 
     async def _send_connection_status(self, current: str, last: str) -> None:
         data = Data.create(CONNECTION_STATUS_DATA)
@@ -637,7 +825,8 @@ class _Listener:
     async def on_connection_error(self, error: GradiumError) -> None:
         """A refused upgrade (401/403/404): say so once, before any request fails."""
         self._ext.ten_env.log_error(
-            f"gradium connection failed: {error}", category="vendor"
+            f"gradium connection failed: {self._ext._masked(str(error))}",
+            category="vendor",
         )
         if not self._reported:
             self._reported = True
@@ -679,7 +868,18 @@ def _voice_warnings(config: GradiumTTSConfig) -> list[str]:
 
 
 def _ms_of(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    return int(round(seconds * 1000)) if math.isfinite(seconds) else 0
+
+
+def _add_gradium_id(error: ModuleError, gradium_id: str) -> ModuleError:
+    """``error`` with "(gradium request_id <id>)" in its vendor_info message."""
+    info = error.vendor_info
+    if not gradium_id or info is None or gradium_id in (info.message or ""):
+        return error
+    message = f"{info.message} (gradium request_id {gradium_id})"
+    return error.model_copy(
+        update={"vendor_info": info.model_copy(update={"message": message})}
+    )
 
 
 def _client_settings(config: GradiumTTSConfig | None) -> dict[str, Any] | None:

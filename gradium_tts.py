@@ -42,7 +42,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -85,6 +85,34 @@ _KEY_WORD = re.compile(r"(?<![a-z])(?:key|token)s?(?![a-z])")
 _BAD_WORD = re.compile(r"(?<![a-z])(?:missing|invalid|revoked|expired)(?![a-z])")
 # A 1008 for a limit that takes time to reach: idle expiry, session duration cap.
 _EXPIRY_WORD = re.compile(r"idle|inactiv|duration")
+
+
+# Values that look like credentials in free text: ``<name>: <value>`` or
+# ``<name>=<value>`` for key/token-like names (JSON quotes allowed), and
+# ``Bearer <value>``.
+_SECRET_FIELD = re.compile(
+    r"(?i)((?:x-api-key|api[_-]?key|apikey|key|token|access[_-]?token|secret|"
+    r"password|authorization)[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?"
+    r"([^\s\"',;&}]+)"
+)
+_BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]+)")
+_MIN_SECRET_LEN = 4  # shorter configured "keys" are not searched for in text
+MASK = "***"
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` (a server's error message, a close reason) fit for logs and errors.
+
+    Each of ``secrets`` (the configured key) is masked wherever it appears, and so
+    is every value that looks like a credential: after ``x-api-key``, ``api_key``,
+    ``key``, ``token``, ``secret``, ``password`` or ``authorization`` and a ``:``
+    or ``=``, and after ``Bearer``.
+    """
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if len(secret) >= _MIN_SECRET_LEN:
+            text = text.replace(secret, MASK)
+    text = _SECRET_FIELD.sub(lambda m: m.group(1) + MASK, text)
+    return _BEARER.sub(lambda m: m.group(1) + MASK, text)
 
 
 # --------------------------------------------------------------------------- errors
@@ -298,6 +326,7 @@ class _Connection:
         self.closed = False
         self.socket_error: GradiumError | None = None
         self.reader: asyncio.Task[None] | None = None
+        self.secrets: tuple[str, ...] = ()  # masked in any text from the server
 
     @property
     def age(self) -> float:
@@ -628,6 +657,7 @@ def _lost(conn: _Connection) -> GradiumError:
         )
     reason = conn.ws.close_reason or "socket closed"
     verdict = classify(code, reason)
+    reason = mask_secrets(reason, conn.secrets)
     return GradiumError(
         _says_what_to_fix(f"Gradium closed the socket: {reason}", verdict),
         fatal=verdict.fatal,
@@ -895,6 +925,7 @@ class GradiumTTSClient:
         connect_ms = int((time.monotonic() - started) * 1000)
         _keepalive(ws)
         conn = _Connection(ws, self.max_socket_age_s, connect_ms)
+        conn.secrets = (self._api_key,)
         self._conns.add(conn)
         self.connections_opened += 1
         role = self._place(conn)
@@ -1065,6 +1096,7 @@ class GradiumTTSClient:
             code = _int_or_none(msg.get("code"))
             message = str(msg.get("message") or "Gradium reported an error")
             verdict = classify(code, message)
+            message = mask_secrets(message, conn.secrets)
             in_setup = request is not None and request.sample_rate is None
             error = GradiumError(
                 _says_what_to_fix(message, verdict),

@@ -15,9 +15,9 @@ import threading
 import pytest
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
 from harness import Rec, errors, ext_module, frames_between, named, run_session, summary
-from ten_ai_base.helper import PCMWriter
 
 GradiumTTSExtension = ext_module("extension").GradiumTTSExtension
+DumpWriter = ext_module("extension").DumpWriter
 
 KEY = "test-key-0123456789"
 META = {"session_id": "s1", "turn_id": 1}
@@ -45,14 +45,14 @@ def stall(monkeypatch, where: str) -> threading.Event:
     """Make the ending of a request slow at ``where``; the event is set when it stalls."""
     stalled = threading.Event()
     if where == "dump_flush":
-        original = PCMWriter.flush
+        original = DumpWriter.close
 
-        async def slow_flush(self):
+        async def slow_close(self, *args, **kwargs):
             stalled.set()
             await asyncio.sleep(STALL_S)
-            await original(self)
+            await original(self, *args, **kwargs)
 
-        monkeypatch.setattr(PCMWriter, "flush", slow_flush)
+        monkeypatch.setattr(DumpWriter, "close", slow_close)
     else:
         original = GradiumTTSExtension.send_usage_metrics
 

@@ -73,7 +73,14 @@ SETUP_KEYS = frozenset(
 )
 # faults that fire "after N audio frames" and, if the audio ends first, at the end
 END_FAULTS = frozenset(
-    {"error_1008", "error_1011", "drop_after", "stall_mid_stream", "close_1000_no_eos"}
+    {
+        "error_1008",
+        "error_1011",
+        "drop_after",
+        "stall_mid_stream",
+        "close_1000_no_eos",
+        "echo_key",
+    }
 )
 
 
@@ -96,6 +103,7 @@ class Connection:
         self.last_activity = self.opened_at
         self.requests: dict[str | None, Request] = {}
         self.ever_setup = False
+        self.api_key: str | None = None  # for the echo_key fault only; never logged
         self.close_after_all = False  # unscoped end_of_stream on a reusable socket
         self.closing = False  # a terminal action (close/abort) has been queued
         self.done = asyncio.Event()
@@ -212,7 +220,8 @@ class Connection:
         kind = msg.get("type", "")
         if kind == "audio":
             summary = {k: v for k, v in msg.items() if k != "audio"}
-            extra = {"audio_bytes": len(base64.b64decode(msg["audio"]))}
+            pcm = base64.b64decode(msg["audio"])
+            extra = {"audio_bytes": len(pcm), "pcm": pcm}
         else:
             summary, extra = msg, {}
         self.log(
@@ -583,6 +592,9 @@ class Request:
         self.rendered = 0  # samples rendered (framed + pending)
         self.samples_out = 0  # samples sent
         self.frames_sent = 0
+        self.words_sent = 0
+        self.last_word_start = 0.0
+        self.odd_tail = False  # odd_audio fired: a stray byte follows the last frame
         self.next_release = 0.0
         self.last_release = 0.0
 
@@ -752,7 +764,20 @@ class Request:
         if k == 0 and self.fmt.encoding == "wav":
             self._emit_audio(self.fmt.header(), 0.0, 0.0, release)
         self._emit_words(stop, release)
-        self._emit_audio(self.fmt.encode(chunk), start / rate, stop / rate, release)
+        payload = self.fmt.encode(chunk)
+        f = self.fault
+        if (
+            f is not None
+            and f.kind == "odd_audio"
+            and k == f.int_value(0)
+            and len(payload) > 1
+        ):
+            self.fault_fired = self.odd_tail = True
+            self.log("fault_fired", kind=f.kind, frame=k)
+            cut = len(payload) - 1 if len(payload) % 2 == 0 else len(payload) - 2
+            self._emit_audio(payload[:cut], start / rate, stop / rate, release)
+            payload = payload[cut:]
+        self._emit_audio(payload, start / rate, stop / rate, release)
         self.samples_out = stop
         self.frames_sent += 1
         self.last_release = release
@@ -781,11 +806,25 @@ class Request:
             before_sample is None or self.words[0][1] < before_sample
         ):
             word, a, b = self.words.pop(0)
+            start_s, stop_s = round(a / rate, 6), round(b / rate, 6)
+            f, n = self.fault, self.words_sent
+            self.words_sent += 1
+            if f is not None and f.kind == "word_nan" and n == f.int_value(0):
+                self.fault_fired = True
+                self.log("fault_fired", kind=f.kind, word=n)
+                start_s = stop_s = math.nan
+            elif f is not None and f.kind == "word_backwards" and n == f.int_value(1):
+                self.fault_fired = True
+                self.log("fault_fired", kind=f.kind, word=n)
+                back = self.last_word_start - 1.0
+                start_s, stop_s = back, back + (stop_s - start_s)
+            if math.isfinite(start_s):
+                self.last_word_start = start_s
             msg: dict[str, Any] = {
                 "type": "text",
                 "text": word,
-                "start_s": round(a / rate, 6),
-                "stop_s": round(b / rate, 6),
+                "start_s": start_s,
+                "stop_s": stop_s,
                 "stream_id": 0,
             }
             if self.cid is not None:
@@ -842,7 +881,14 @@ class Request:
         self.fault_fired = True
         self.log("fault_fired", kind=f.kind, after_frames=self.frames_sent)
         conn = self.conn
-        if f.kind in ("error_1008", "error_1011"):
+        if f.kind == "echo_key":
+            key = self.conn.api_key or "<no key>"
+            text = (
+                f"worker failed (injected) for key {key}; headers x-api-key: {key}, "
+                f"authorization: Bearer {key}; query api_key={key}"
+            )
+            conn.error(1011, text, self.cid, close=True, at=at)
+        elif f.kind in ("error_1008", "error_1011"):
             code = 1008 if f.kind == "error_1008" else 1011
             text = (
                 "injected fault"
@@ -868,6 +914,10 @@ class Request:
             self._fire_end_fault(now)
             return
         self._emit_words(None, now)
+        if self.odd_tail:  # odd_audio: the request's audio ends one byte past a sample
+            rate = self.fmt.sample_rate
+            at_s = self.samples_out / rate
+            self._emit_audio(b"\x00", at_s, at_s, now)
         msg: dict[str, Any] = {"type": "end_of_stream"}
         if self.cid is not None:
             msg["client_req_id"] = self.cid

@@ -23,7 +23,7 @@ class LogEntry:
       ``"event"`` (connect, close, fault, ignored field, ...).
     * ``type``: message type (``setup``, ``audio``...) or event name.
     * ``raw``: the received frame (``str`` or ``bytes``) for ``"in"``; ``None``
-      otherwise (audio payloads are not stored).
+      otherwise. Audio is kept decoded in ``data["pcm"]`` (and ``audio_bytes``).
     * ``data``: extra details (parsed message, close code, audio byte count...).
     """
 

@@ -38,6 +38,17 @@ kind                      behaviour
 ``slow_drip``             audio frames spaced ``arg`` seconds apart (default 0.5)
 ``close_1000_no_eos``     after all audio (or after ``arg`` frames): close 1000, no
                           ``end_of_stream``
+``word_nan``              word timestamp number ``arg`` (default 0) of the request is sent
+                          with ``start_s`` and ``stop_s`` NaN (JSON ``NaN``); then normal
+``word_backwards``        word timestamp number ``arg`` (default 1) starts 1 s before the
+                          word sent before it (below 0 for an early word); then normal
+``odd_audio``             audio frame ``arg`` (default 0) is sent as two ``audio`` messages
+                          of odd length (all but its last byte, then that byte), and one
+                          stray byte follows the last frame, before ``end_of_stream``:
+                          the request's audio is an odd number of bytes
+``echo_key``              after ``arg`` audio frames (default 0): ``error`` code 1011 whose
+                          message echoes the connection's API key (bare, as
+                          ``x-api-key:``, ``api_key=`` and ``Bearer``), then close 1011
 ========================  ===================================================================
 
 Request faults are matched when the request's first text is processed (so
@@ -65,6 +76,10 @@ REQUEST_KINDS = frozenset(
         "oversized",
         "slow_drip",
         "close_1000_no_eos",
+        "word_nan",
+        "word_backwards",
+        "odd_audio",
+        "echo_key",
     }
 )
 KINDS = CONNECTION_KINDS | REQUEST_KINDS
@@ -83,6 +98,10 @@ DEFAULT_ARGS: dict[str, float | int | str | None] = {
     "slow_drip": 0.5,
     "close_1000_no_eos": None,
     "unknown_type": None,
+    "word_nan": 0,
+    "word_backwards": 1,
+    "odd_audio": 0,
+    "echo_key": 0,
 }
 
 

@@ -347,6 +347,7 @@ class GradiumServer:
         # never log the key itself
         self.events.add(conn_id, "event", "open", key_ok=ok, key_source=source)
         conn = Connection(self, ws, conn_id)
+        conn.api_key = key
         if self._outage:  # the outage began during this handshake
             self.events.add(conn_id, "event", "fault_fired", kind="outage", arg=None)
             ws.transport.abort()
