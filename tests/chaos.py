@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import random
 import tempfile
 import time
@@ -67,10 +68,15 @@ TERMINAL_FAULTS = frozenset(
         "stall_after_ready",
         "stall_mid_stream",
         "close_1000_no_eos",
+        "echo_key",
     }
 )
 # Connection faults: refuse / reject_handshake, or one of these (their own draw).
 SOCKET_FAULTS = ("hang_handshake", "close_after")
+# Odd servers (issue 15), on their own draw too: a NaN or backwards word
+# timestamp, an odd-length audio chunk, an error message echoing the key.
+ODD_FAULTS = ("word_nan", "word_backwards", "odd_audio", "echo_key")
+SECRETS = (KEY, BAD_KEY)
 REUSE_WAIT_S = 1.5  # how long to wait for an id reused after a flush
 FLUSH_MOMENTS = ("immediate", "server_text", "mid_audio", "ending", "idle", "buffered")
 
@@ -83,6 +89,7 @@ class Plan:
     steps: list[dict[str, Any]]
     stopped: bool  # ends with on_stop mid-request instead of a drain
     dump: bool = False  # PCM dumps on (their writes make the ending yield)
+    words: bool = False  # enable_words on (word results; word timestamp faults)
 
     def describe(self) -> str:
         return "\n".join(json.dumps(s, ensure_ascii=False) for s in self.steps)
@@ -91,7 +98,8 @@ class Plan:
 def plan_session(seed: int, requests: int = 20) -> Plan:
     """The traffic of one session: a pure function of (seed, requests)."""
     rng = random.Random(seed)
-    g = _Gen(rng, random.Random(f"{seed}-sockets"))
+    odd_rng = random.Random(f"{seed}-odd")
+    g = _Gen(rng, random.Random(f"{seed}-sockets"), odd_rng)
     rate = rng.choice(RATES)
     params = {
         "api_key": KEY,
@@ -100,6 +108,7 @@ def plan_session(seed: int, requests: int = 20) -> Plan:
         "connect_timeout_s": CONNECT_TIMEOUT_S,
         "response_timeout_s": RESPONSE_TIMEOUT_S,
     }
+    words = odd_rng.random() < 0.6  # word results on: the word faults bite
     while g.requests < requests:
         roll = rng.random()
         if roll < 0.30:
@@ -125,12 +134,15 @@ def plan_session(seed: int, requests: int = 20) -> Plan:
         g.stop_mid_request()
     else:
         g.steps.append({"op": "drain"})
-    return Plan(seed, params, g.steps, stopped, dump=rng.random() < 0.5)
+    return Plan(seed, params, g.steps, stopped, dump=rng.random() < 0.5, words=words)
 
 
 class _Gen:
-    def __init__(self, rng: random.Random, socket_rng: random.Random) -> None:
+    def __init__(
+        self, rng: random.Random, socket_rng: random.Random, odd_rng: random.Random
+    ) -> None:
         self.rng = rng
+        self.odd_rng = odd_rng  # the ODD_FAULTS draws (traffic stays as it was)
         # Draws for the socket faults added later (hang_handshake, close_after), on
         # their own stream so the rest of every seed's traffic stays as it was.
         self.socket_rng = socket_rng
@@ -188,6 +200,9 @@ class _Gen:
         if faults and self.rng.random() < 0.35:
             kind = self.rng.choice(REQUEST_FAULTS)
             arg, phase = self._fault_arg(kind)
+            if self.odd_rng.random() < 0.4:
+                kind = self.odd_rng.choice(ODD_FAULTS)
+                arg, phase = self._odd_fault_arg(kind)
             fault = {"kind": kind, "arg": arg, "phase": phase}
             if self.rng.random() < 0.5:
                 # a marker: every attempt (the replay too) meets the fault
@@ -216,6 +231,15 @@ class _Gen:
         if kind == "slow_drip":
             return round(r.uniform(0.01, 0.05), 3), "whole_stream"
         return None, "before_audio"  # stall_after_ready, unknown_type
+
+    def _odd_fault_arg(self, kind: str) -> tuple[Any, str]:
+        r = self.odd_rng
+        if kind == "echo_key":
+            n = r.randint(0, 6)
+            return n, "before_audio" if n == 0 else "mid_audio"
+        if kind == "odd_audio":
+            return r.randint(0, 4), "whole_stream"
+        return r.randint(0, 4), "words"  # word_nan, word_backwards
 
     def _send(self, req: dict[str, Any], *, end: bool = True) -> None:
         segs = req["segs"]
@@ -467,6 +491,24 @@ class ChaosResult:
     # What the extension sent after the tester's on_stop began (never delivered,
     # tenhost.after_stop()); None on the real runtime, which does not tell.
     after_stop: list[dict[str, Any]] | None = None
+    # Log lines (any logger) that held a key, while the session ran.
+    leaked_logs: list[str] = field(default_factory=list)
+
+
+class _SecretWatch(logging.Handler):
+    """Keeps every log record whose text holds one of SECRETS."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.leaked: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format is not a leak
+            return
+        if any(k in text for k in SECRETS):
+            self.leaked.append(f"{record.name}: {text[:200]}")
 
 
 def bound_for(plan: Plan) -> float:
@@ -486,6 +528,8 @@ def props_for(plan: Plan, server: ServerThread, dump_dir: str) -> dict[str, Any]
     props: dict[str, Any] = {"params": {**plan.params, "url": server.url}}
     if plan.dump:
         props.update(dump=True, dump_path=dump_dir)
+    if plan.words:
+        props["enable_words"] = True
     return props
 
 
@@ -496,6 +540,27 @@ def run_plan(plan: Plan) -> ChaosResult:
     sent: list[dict[str, Any]] = []
     tasks_before = _client_tasks()
     clients_before = {id(c) for c in _clients()}
+    watch = _SecretWatch()
+    logging.getLogger().addHandler(watch)
+    client_log = logging.getLogger("gradium_tts")
+    level = client_log.level
+    client_log.setLevel(logging.DEBUG)  # every line the client logs is checked
+    try:
+        return _run_plan(plan, started, bound, sent, tasks_before, clients_before, watch)
+    finally:
+        client_log.setLevel(level)
+        logging.getLogger().removeHandler(watch)
+
+
+def _run_plan(
+    plan: Plan,
+    started: float,
+    bound: float,
+    sent: list[dict[str, Any]],
+    tasks_before: set[asyncio.Task[Any]],
+    clients_before: set[int],
+    watch: _SecretWatch,
+) -> ChaosResult:
     with (
         ServerThread(ServerConfig.for_tests(latency=LATENCY)) as server,
         tempfile.TemporaryDirectory(prefix="chaos-dump-") as dump_dir,
@@ -532,6 +597,7 @@ def run_plan(plan: Plan) -> ChaosResult:
         bound_s=bound,
         error=error,
         after_stop=after_stop,
+        leaked_logs=list(watch.leaked),
     )
 
 
@@ -825,11 +891,13 @@ class _Life:
     start: int  # index in records
     start_t: float
     nbytes: int = 0
+    pcm: bytearray = field(default_factory=bytearray)
     rates: set[int] = field(default_factory=set)
     metas: list[Any] = field(default_factory=list)  # of start, frames, end
     end: Rec | None = None
     end_index: int = -1
     errors: list[Rec] = field(default_factory=list)
+    last_word_ms: int = 0  # start of its last text result
 
     @property
     def reason(self) -> int | None:
@@ -889,6 +957,14 @@ def check(res: ChaosResult) -> list[str]:
                  at most two per request that asks (the attempt and its replay).
       [leak]     no socket open on the server, no client task left, no client
                  left open after the session ended.
+      [pcm]      every frame holds whole 16-bit samples; a request that ended
+                 normally got exactly the server's audio for it, byte for byte (an
+                 odd last byte dropped): no sample shifted by a stray byte.
+      [words]    text results: whole, non-negative times; starts never go back
+                 within a request (a NaN or backwards timestamp from the server is
+                 dropped or clamped).
+      [secret]   no key (the good one or the bad one) in any message the extension
+                 sent, any command result or any log line.
     """
     v: list[str] = []
     recs = res.records
@@ -969,13 +1045,21 @@ def check(res: ChaosResult) -> list[str]:
                 )
             else:
                 current.nbytes += len(r.pcm)
+                current.pcm += r.pcm
                 current.rates.add(r.sample_rate)
                 current.metas.append(r.props.get("metadata"))
+            if len(r.pcm) % 2:
+                v.append(
+                    f"[pcm] audio frame of {len(r.pcm)} bytes at {at(r.t)}: not whole "
+                    "16-bit samples"
+                )
         elif r.name == "tts_text_result":
             if current is None or current.rid != rid:
                 v.append(
                     f"[window] tts_text_result of {rid} at {at(r.t)} outside its window"
                 )
+            else:
+                v.extend(_word_problems(current, r, at(r.t)))
         elif r.name == "tts_audio_end":
             if current is None or current.rid != rid:
                 v.append(
@@ -1078,12 +1162,16 @@ def check(res: ChaosResult) -> list[str]:
         if e.direction == "out" and e.type == "end_of_stream"
     }
     audio_by_cid: Counter[str] = Counter()
+    pcm_by_cid: dict[str, bytearray] = {}
     text_cids: dict[str, set[str]] = {}
     text_by_cid: dict[str, str] = {}
     setup_at: dict[str, float] = {}
     for e in server:
         if e.direction == "out" and e.type == "audio":
             audio_by_cid[e.client_req_id] += e.data.get("audio_bytes", 0)
+            pcm_by_cid.setdefault(e.client_req_id, bytearray()).extend(
+                e.data.get("pcm", b"")
+            )
         elif e.direction == "in" and e.type == "setup" and e.client_req_id:
             setup_at.setdefault(e.client_req_id, e.t)
         elif e.direction == "in" and e.type == "text" and e.text:
@@ -1208,10 +1296,20 @@ def check(res: ChaosResult) -> list[str]:
             else:
                 cid = max(done, key=lambda c: setup_at.get(c, 0.0))
                 produced = audio_by_cid[cid]
-                if produced != life.nbytes:
+                whole = bytes(pcm_by_cid.get(cid, b""))
+                whole = whole[: len(whole) - len(whole) % 2]  # an odd last byte: dropped
+                if len(whole) != life.nbytes:
                     v.append(
                         f"[reason] {rid}: ended normally with {life.nbytes} audio bytes; the "
                         f"server produced {produced} for it (lost or doubled audio)"
+                    )
+                elif bytes(life.pcm) != whole:
+                    first = next(
+                        i for i, (a, b) in enumerate(zip(life.pcm, whole)) if a != b
+                    )
+                    v.append(
+                        f"[pcm] {rid}: its audio differs from what the server produced "
+                        f"from byte {first} on (shifted or mixed samples)"
                     )
                 got = "".join(text_by_cid.get(cid, "").split())
                 want = "".join(inst.text.split())
@@ -1267,6 +1365,17 @@ def check(res: ChaosResult) -> list[str]:
                 f"{at(a)} with {len(asked)} request(s) asking (at most {allowed:.0f})"
             )
 
+    # ----------------------------------------------------------------- secrets
+    shown = [json.dumps(r.props, ensure_ascii=False) for r in recs]
+    shown += [json.dumps(m.get("props", {})) for m in res.after_stop or []]
+    shown += [str(e.get("message", "")) for e in res.sent if e["op"] == "update"]
+    for text in shown:
+        if any(k in text for k in SECRETS):
+            v.append(f"[secret] a key in what the extension sent: {text[:200]}")
+            break
+    for line in res.leaked_logs[:3]:
+        v.append(f"[secret] a key in a log line: {line}")
+
     # ------------------------------------------------------------ config, leaks
     for u in updates:
         want = 0 if u["valid"] else 1
@@ -1285,6 +1394,30 @@ def check(res: ChaosResult) -> list[str]:
             f"[leak] {res.unclosed_clients} GradiumTTSClient(s) not closed after stop"
         )
     return v
+
+
+def _word_problems(life: _Life, r: Rec, when: str) -> list[str]:
+    """[words]: finite, whole, non-negative times that never go back in a request."""
+    out = []
+    starts = [r.props.get("start_ms")] + [
+        w.get("start_ms") for w in r.props.get("words") or []
+    ]
+    durations = [r.props.get("duration_ms")] + [
+        w.get("duration_ms") for w in r.props.get("words") or []
+    ]
+    if not all(isinstance(x, int) and x >= 0 for x in starts + durations):
+        out.append(
+            f"[words] {life.rid}: text result at {when} with times {starts} "
+            f"durations {durations}"
+        )
+    elif r.props["start_ms"] < life.last_word_ms:
+        out.append(
+            f"[words] {life.rid}: text result at {when} starts at "
+            f"{r.props['start_ms']} ms, before the previous one ({life.last_word_ms})"
+        )
+    else:
+        life.last_word_ms = r.props["start_ms"]
+    return out
 
 
 def report(res: ChaosResult, violations: list[str]) -> str:
@@ -1331,7 +1464,9 @@ def shrink(
     ``tries`` times (a race may need a second go), at most ``budget`` runs."""
 
     def fails(steps: list[dict[str, Any]]) -> bool:
-        candidate = Plan(plan.seed, plan.params, steps, plan.stopped, plan.dump)
+        candidate = Plan(
+            plan.seed, plan.params, steps, plan.stopped, plan.dump, plan.words
+        )
         for _ in range(tries):
             if any(v.startswith(tag) for v in check(run_plan(candidate))):
                 return True
@@ -1358,4 +1493,4 @@ def shrink(
             if size == 1:
                 break
             chunks = min(len(steps), chunks * 2)
-    return Plan(plan.seed, plan.params, steps, plan.stopped, plan.dump)
+    return Plan(plan.seed, plan.params, steps, plan.stopped, plan.dump, plan.words)

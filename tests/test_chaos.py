@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 from chaos import (
+    BAD_KEY,
+    KEY,
     FLUSH_MOMENTS,
+    ODD_FAULTS,
     REQUEST_FAULTS,
     SOCKET_FAULTS,
     ChaosResult,
@@ -32,8 +35,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 # 111, 144, 15 cover every feature at 20 requests; 6 and 31 the socket faults
-# (hang_handshake, close_after)
-CI_SEEDS = (111, 144, 15, 3, 6, 8, 31)
+# (hang_handshake, close_after); 42 stall_after_ready and odd_audio with word
+# results on (the odd-server faults took some earlier seeds' draws)
+CI_SEEDS = (111, 144, 15, 3, 6, 8, 31, 42)
 REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "20"))
 
 
@@ -64,6 +68,8 @@ def test_the_ci_seeds_cover_every_fault_kind_flush_moment_and_ending():
     faults = {s["kind"] for s in steps if s["op"] in ("inject", "note_fault")}
     assert set(REQUEST_FAULTS) <= faults, set(REQUEST_FAULTS) - faults
     assert {"refuse", "reject_handshake", *SOCKET_FAULTS} <= faults
+    assert set(ODD_FAULTS) <= faults, set(ODD_FAULTS) - faults
+    assert any(p.words for p in plans) and not all(p.words for p in plans)
     moments = {s["moment"] for s in steps if s["op"] == "flush"}
     assert set(FLUSH_MOMENTS) <= moments, set(FLUSH_MOMENTS) - moments
     ops = {s["op"] for s in steps}
@@ -157,7 +163,14 @@ def _end(t: float, rid: str, reason: int = 1, ms: int = 100) -> Rec:
 def _served(cid: str, text: str, nbytes: int, t: float = T + 0.1) -> list[LogEntry]:
     return [
         LogEntry(t, 1, "in", "text", cid, text),
-        LogEntry(t + 0.01, 1, "out", "audio", cid, data={"audio_bytes": nbytes}),
+        LogEntry(
+            t + 0.01,
+            1,
+            "out",
+            "audio",
+            cid,
+            data={"audio_bytes": nbytes, "pcm": (PCM * 2)[:nbytes]},
+        ),
         LogEntry(t + 0.02, 1, "out", "end_of_stream", cid),
     ]
 
@@ -307,6 +320,83 @@ def test_checker_passes_a_clean_request():
 )
 def test_checker_catches(name, records, tag):
     assert tag in _tags(check(_one_request(records=records))), name
+
+
+def _words(t: float, *starts: Any) -> Rec:
+    words = [{"word": "w", "start_ms": x, "duration_ms": 10} for x in starts]
+    return _rec(
+        t,
+        "tts_text_result",
+        request_id="r1",
+        text="w",
+        start_ms=starts[0],
+        duration_ms=10,
+        words=words,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "records", "tag"),
+    [
+        (
+            "an odd-length frame",
+            [
+                _rec(T + 0.1, "tts_audio_start", request_id="r1"),
+                _frame(T + 0.2, PCM[:-1]),
+                _end(T + 0.3, "r1"),
+            ],
+            "[pcm]",
+        ),
+        (
+            "samples shifted by a stray byte",
+            [
+                _rec(T + 0.1, "tts_audio_start", request_id="r1"),
+                _frame(T + 0.2, b"\x07" + PCM[:-1]),
+                _end(T + 0.3, "r1"),
+            ],
+            "[pcm]",
+        ),
+        (
+            "a word result going back",
+            [
+                _rec(T + 0.1, "tts_audio_start", request_id="r1"),
+                _words(T + 0.15, 50),
+                _frame(T + 0.2),
+                _words(T + 0.25, 20),
+                _end(T + 0.3, "r1"),
+            ],
+            "[words]",
+        ),
+        (
+            "a word time that is not a whole number",
+            [
+                _rec(T + 0.1, "tts_audio_start", request_id="r1"),
+                _words(T + 0.15, None),
+                _frame(T + 0.2),
+                _end(T + 0.3, "r1"),
+            ],
+            "[words]",
+        ),
+        (
+            "the key in an error message",
+            [
+                _rec(T + 0.1, "tts_audio_start", request_id="r1"),
+                _frame(T + 0.2),
+                _end(T + 0.3, "r1", reason=3),
+                _rec(T + 0.31, "error", id="r1", code=1000, message=f"bad {KEY}"),
+            ],
+            "[secret]",
+        ),
+    ],
+)
+def test_checker_catches_odd_server_outcomes(name, records, tag):
+    assert tag in _tags(check(_one_request(records=records))), name
+
+
+def test_checker_catches_the_key_in_a_log_line():
+    res = _one_request()
+    res.leaked_logs.append(f"gradium_tts: closed: token={BAD_KEY}")
+    assert _tags(check(res)) == {"[secret]"}
 
 
 def _late_end(in_on_stop: bool, rid: str = "r1") -> dict:
