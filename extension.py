@@ -615,7 +615,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 end["duration"],
                 reason=reason,
             )
-            await step(turn, "bookkeeping", self._end_bookkeeping, turn)
+            await step(turn, "update the bookkeeping", self._end_bookkeeping, turn)
             if error is not None:
                 error = self._with_gradium_id(turn, error)
                 await step(turn, "send the error", self.send_tts_error, rid, error)

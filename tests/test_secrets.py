@@ -190,6 +190,53 @@ def test_a_key_refused_by_the_server_is_not_shown(watched, tmp_path):
     check_graph(sess)
 
 
+def test_a_key_the_server_echoes_is_masked_everywhere(watched, tmp_path):
+    """The server's error message holds the key (bare, as x-api-key:, api_key=,
+    Bearer): the graph error, its vendor_info and every log line mask it."""
+    with ServerThread(ServerConfig.for_tests()) as srv:
+
+        async def script(s):
+            await s.text("r1", "Echo. [[fault:echo_key:1]]", end=True, metadata=META)
+            await s.wait_end("r1")
+            await s.text("r2", "Echo before audio. [[fault:echo_key:0]]", end=True)
+            await s.wait_end("r2")
+
+        sess = run_session(canary_props(srv.url, tmp_path), script)
+        echoed = [
+            e
+            for e in srv.log_snapshot()
+            if e.direction == "out" and e.type == "error" and CANARY in (e.text or "")
+        ]
+    assert len(echoed) >= 2  # r1 once (after audio), r2 and its replay
+    errs = errors(sess.records)
+    assert [e.props["id"] for e in errs] == ["r1", "r2"]
+    for err in errs:
+        assert err.props["code"] == 1000
+        assert "***" in err.props["message"] and "***" in json.dumps(
+            err.props["vendor_info"]
+        )
+    check_graph(sess)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"bad key {CANARY} here", "bad key *** here"),
+        (
+            "headers: x-api-key: abc123; authorization: Bearer tok.en-1",
+            "headers: x-api-key: ***; authorization: ***",
+        ),
+        ("query api_key=zzz&token=qq&voice=v", "query api_key=***&token=***&voice=v"),
+        ('{"api_key": "sekret", "n": 1}', '{"api_key": "***", "n": 1}'),
+        ("Bearer abc.def", "Bearer ***"),
+        ("API key is revoked or expired", "API key is revoked or expired"),
+        ("idle timeout: no message received", "idle timeout: no message received"),
+    ],
+)
+def test_mask_secrets(text, shown):
+    assert ext_module("gradium_tts").mask_secrets(text, [CANARY, ""]) == shown
+
+
 def test_an_unreachable_host_is_reported_without_the_key(watched, tmp_path):
     url = "ws://127.0.0.1:1/api/speech/tts"  # nothing listens on port 1
 
