@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import statistics
@@ -373,3 +374,47 @@ async def test_faults_with_realistic_latency(make_server, h):
     server.inject(Fault("error_1011", arg=2))
     res = await h.synth(server.url, TEXT)
     assert len(res.of("audio")) == 2 and res.close_code == 1011
+
+
+# --- odd servers (issue 15) ---------------------------------------------------------------
+
+
+async def test_word_nan(gradium_server, h):
+    res = await h.synth(gradium_server.url, "[[fault:word_nan:1]]" + TEXT)
+    words = res.words()
+    assert len(words) == 6 and res.of("end_of_stream")
+    nan = [w for w in words if w["start_s"] != w["start_s"]]  # NaN != NaN
+    assert [w["text"] for w in nan] == ["two"] and nan[0]["stop_s"] != nan[0]["stop_s"]
+    assert res.audio() == pcm(TEXT)  # the audio is untouched
+
+
+async def test_word_backwards(gradium_server, h):
+    gradium_server.inject(Fault("word_backwards", arg=3))
+    res = await h.synth(gradium_server.url, TEXT)
+    starts = [w["start_s"] for w in res.words()]
+    assert starts[3] == pytest.approx(starts[2] - 1.0)
+    assert starts[:3] == sorted(starts[:3]) and starts[4:] == sorted(starts[4:])
+    assert gradium_server.events_of("fault_fired")[0].data["kind"] == "word_backwards"
+
+
+@pytest.mark.parametrize("frame", [0, 5])
+async def test_odd_audio(gradium_server, h, frame):
+    gradium_server.inject(Fault("odd_audio", arg=frame))
+    res = await h.synth(gradium_server.url, TEXT, output_format="pcm_16000")
+    sizes = [len(base64.b64decode(a["audio"])) for a in res.of("audio")]
+    assert sizes[frame] % 2 == 1 and sizes[frame + 1] == 1 and sizes[-1] == 1
+    assert sum(sizes) % 2 == 1
+    assert res.audio() == pcm(TEXT) + b"\x00"  # a stray byte after the last sample
+    assert res.of("end_of_stream")
+
+
+async def test_echo_key(gradium_server, h):
+    gradium_server.inject(Fault("echo_key", arg=2))
+    res = await h.synth(gradium_server.url, TEXT)
+    assert len(res.of("audio")) == 2
+    message = res.error["message"]
+    assert res.error["code"] == 1011 and res.close_code == 1011
+    for shown in ("key test-key", "x-api-key: test-key", "Bearer test-key"):
+        assert shown in message
+    # the server's own log never holds the key
+    assert not [e for e in gradium_server.events_of("open") if "test-key" in str(e)]
