@@ -672,7 +672,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         held, turn.held_words = turn.held_words, []
         if held:
             status = (
-                TURN_ENDED if reason == TTSAudioEndReason.REQUEST_END else TURN_INTERRUPTED
+                TURN_ENDED
+                if reason == TTSAudioEndReason.REQUEST_END
+                else TURN_INTERRUPTED
             )
             await self._send_words(turn, held, status)
 

@@ -25,9 +25,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import tenhost
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
 from harness import Rec, Session, ext_module, run_session, summary
-import tenhost
 
 TextShaper = ext_module("text_filter").TextShaper
 is_speakable = ext_module("text_filter").is_speakable
@@ -546,7 +546,9 @@ def run_plan(plan: Plan) -> ChaosResult:
     level = client_log.level
     client_log.setLevel(logging.DEBUG)  # every line the client logs is checked
     try:
-        return _run_plan(plan, started, bound, sent, tasks_before, clients_before, watch)
+        return _run_plan(
+            plan, started, bound, sent, tasks_before, clients_before, watch
+        )
     finally:
         client_log.setLevel(level)
         logging.getLogger().removeHandler(watch)
@@ -1297,7 +1299,9 @@ def check(res: ChaosResult) -> list[str]:
                 cid = max(done, key=lambda c: setup_at.get(c, 0.0))
                 produced = audio_by_cid[cid]
                 whole = bytes(pcm_by_cid.get(cid, b""))
-                whole = whole[: len(whole) - len(whole) % 2]  # an odd last byte: dropped
+                whole = whole[
+                    : len(whole) - len(whole) % 2
+                ]  # an odd last byte: dropped
                 if len(whole) != life.nbytes:
                     v.append(
                         f"[reason] {rid}: ended normally with {life.nbytes} audio bytes; the "
@@ -1305,7 +1309,9 @@ def check(res: ChaosResult) -> list[str]:
                     )
                 elif bytes(life.pcm) != whole:
                     first = next(
-                        i for i, (a, b) in enumerate(zip(life.pcm, whole)) if a != b
+                        i
+                        for i, (a, b) in enumerate(zip(life.pcm, whole, strict=True))
+                        if a != b
                     )
                     v.append(
                         f"[pcm] {rid}: its audio differs from what the server produced "

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from chaos import (
     BAD_KEY,
-    KEY,
     FLUSH_MOMENTS,
+    KEY,
     ODD_FAULTS,
     REQUEST_FAULTS,
     SOCKET_FAULTS,

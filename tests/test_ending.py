@@ -201,9 +201,13 @@ def test_bad_word_timestamps_are_dropped_or_clamped_never_raised_on(fault, caplo
         fired = [e for e in srv.log_snapshot() if e.type == "fault_fired"]
     assert [e.data["kind"] for e in fired] == [fault.split(":")[0]]
     for rid in ("r1", "r2"):
-        (end,) = [e for e in named(sess.records, "tts_audio_end") if e.request_id == rid]
+        (end,) = [
+            e for e in named(sess.records, "tts_audio_end") if e.request_id == rid
+        ]
         assert end.props["reason"] == 1
-        results = [r for r in named(sess.records, "tts_text_result") if r.request_id == rid]
+        results = [
+            r for r in named(sess.records, "tts_text_result") if r.request_id == rid
+        ]
         assert len(results) >= 3 and results[-1].props["text_result_end"]
         starts = [r.props["start_ms"] for r in results]
         assert all(isinstance(x, int) and x >= 0 for x in starts)
@@ -263,7 +267,9 @@ def test_gradium_request_id_is_logged_once_and_named_in_every_error(caplog):
             await s.wait_end("r1")
 
         sess = run_session(props(srv), script)
-        ready = [e for e in srv.log_snapshot() if e.direction == "out" and e.type == "ready"]
+        ready = [
+            e for e in srv.log_snapshot() if e.direction == "out" and e.type == "ready"
+        ]
     (gradium_id,) = {e.data["message"]["request_id"] for e in ready}
     cid = ready[0].client_req_id
     lines = [r.message for r in caplog.records if gradium_id in r.message]
