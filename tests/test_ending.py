@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import logging
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -279,3 +280,43 @@ def test_gradium_request_id_is_logged_once_and_named_in_every_error(caplog):
     assert err.props["vendor_info"]["message"].endswith(
         f"(gradium request_id {gradium_id})"
     )
+
+
+def test_a_slow_disk_holds_an_ending_at_most_the_dump_bound(monkeypatch, tmp_path):
+    """The dump writes from its own thread: a disk that takes 6 s per write
+    holds the ending about DUMP_CLOSE_TIMEOUT_S (2 s), never the event loop."""
+    real_open = builtins.open
+
+    class Slow:
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            time.sleep(6.0)
+            return self._f.write(data)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    def open_(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return Slow(f) if "gradium_dump_" in str(file) else f
+
+    monkeypatch.setattr(builtins, "open", open_)
+    with ServerThread(ServerConfig.for_tests()) as srv:
+
+        async def script(s):
+            await s.text("r1", "Slow disk.", True, META)
+            await s.wait_end("r1")
+
+        sess = run_session(ending_props(srv, tmp_path), script)
+    frames = frames_between(sess.records, "r1")
+    (end,) = named(sess.records, "tts_audio_end")
+    assert end.props["reason"] == 1 and frames
+    held = end.t - frames[-1].t
+    assert 1.5 < held < 4.0, held
+    # the loop kept running meanwhile: frames were not held up by the disk
+    assert frames[-1].t - frames[0].t < 3.0
