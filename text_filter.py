@@ -82,9 +82,12 @@ _CJK_RE = re.compile(
 )
 # ---------------------------------------------------------------------- joiner
 _SENT_END = set(".!?…")
-_OPEN_QUOTES = set("\"“«‘„‹»'")
+_OPEN_QUOTES = "\"“«‘„‹»'"
+_BLOCK_AFTER = set(".!?:。！？：")
 _DOTTED = set(".@/:")  # in a word: a dotted name, an e-mail, a URL, a time
-_BLOCK_RE = re.compile(r"(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)](?:\s|$)|>\s|```|~~~)")
+_BLOCK_RE = re.compile(r"(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>\s|```|~~~|---)")
+_ITEM_ALONE_RE = re.compile(r"(\d{1,3})[.)]")  # "2." alone: an item, or a decimal
+_ITEM_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)](?=\s|$)")
 _BACKTICKS_RE = re.compile(r"`+")
 _TAIL = 64
 _ABBREV_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # e.g / i.e / a.m (the last . cut)
@@ -103,6 +106,7 @@ class SegmentJoiner:
         self._spaced = False  # the producer keeps its own whitespace
         self._code = 0  # backtick run length of the open code span or fence
         self._ticks = 0  # a backtick run at the end of the tail, not counted yet
+        self._item = -1  # the number of the last numbered list item seen
 
     def join(self, segment: str) -> str:
         if not segment:
@@ -111,8 +115,17 @@ class SegmentJoiner:
         if tail and (tail[-1].isspace() or segment[0].isspace()):
             self._spaced = True
         elif tail and not self._spaced and not self._code_at_boundary(segment):
-            segment = _separator(tail, segment) + segment
+            m = _ITEM_ALONE_RE.fullmatch(segment)
+            n = int(m.group(1)) if m else -1
+            if tail[-1] in _BLOCK_AFTER and (
+                n == self._item + 1 or (n == 1 and tail[-1] in ":：")
+            ):
+                segment = "\n" + segment  # the next item of a numbered list
+            else:
+                segment = _separator(tail, segment) + segment
         self._count_backticks(segment)
+        for m in _ITEM_RE.finditer(segment if tail[-1:] in ("", "\n") else "x" + segment):
+            self._item = int(m.group(1))
         self._tail = (tail + segment)[-_TAIL:]
         return segment
 
@@ -145,24 +158,24 @@ class SegmentJoiner:
 
 def _separator(tail: str, segment: str) -> str:
     """What goes between two segments that touch without whitespace."""
+    if tail[-1] in _BLOCK_AFTER and not tail[-2:-1].isdigit():
+        if _BLOCK_RE.match(segment):
+            return "\n"  # a heading, list item, quote, rule or fence begins a line
     t = tail.rstrip("*_~`")
     if not t or (len(t) < len(tail) and t[-1].isspace()):
         return ""  # an opening delimiter run: what follows attaches to it
     last = t[-1]
-    if last in _SENT_END or last == ":":
-        if _BLOCK_RE.match(segment):
-            return "\n"  # a heading, list item, quote or fence begins a line
     f = segment.lstrip("*_~")
     if not f or f[0].isspace():
         return ""
     first = f[0]
+    nxt = f[1] if len(f) > 1 else ""
+    opens = first in "¿¡" or (first in _OPEN_QUOTES and (nxt.isalpha() or nxt in "¿¡"))
     if last == ",":  # a clause cut by a sentence splitter, then stripped
-        if first.isalpha() and not _CJK_RE.match(first) and not t[-2:-1].isdigit():
-            return " "
-        return ""
+        is_word = first.isalpha() and not _CJK_RE.match(first)
+        return " " if is_word or opens else ""  # never "1," + "000"
     if last not in _SENT_END:
         return ""
-    nxt = f[1] if len(f) > 1 else ""
     word = t[:-1].rsplit(None, 1)[-1] if t[:-1].strip() else ""
     if len(word) == len(t) - 1 and len(t) >= _TAIL:
         return ""  # a token longer than we keep: a URL or some code
@@ -170,8 +183,9 @@ def _separator(tail: str, segment: str) -> str:
     m = re.match(r"\S*", f)
     assert m is not None
     f_word = m.group()
-    followed = m.end() < len(f)  # the first word has more text after it
     inner = f_word.rstrip(".,;:!?)")
+    # The first word has more text after it, or ends a clause: a sentence.
+    followed = m.end() < len(f) or f_word[-1] in ",;!?"
     if any(c in _DOTTED for c in inner):
         return ""  # the rest of an e-mail or a URL: no sentence starts so
     if first.islower() and followed and _ABBREV_RE.fullmatch(word):
@@ -179,14 +193,14 @@ def _separator(tail: str, segment: str) -> str:
     if not (
         first.isupper()
         or (first.isalpha() and first.lower() == first.upper())  # a caseless script
-        or first in "¿¡(["
+        or opens
+        or first in "(["
         or (first == "<" and nxt.isalpha())  # a Gradium tag: <break time="1s" />
-        or (first in _OPEN_QUOTES and (nxt.isalpha() or nxt in "¿¡"))
         or _PICT_RE.match(first)
     ):
         return ""  # a lowercase letter, a digit, closing punctuation: one word
-    if len(word) == 1 and word.isalpha():
-        return ""  # a.m., U.S., e.g.
+    if len(word) == 1 and word.isalpha() and len(inner) < 2:
+        return ""  # U.S., J.K. (but "M." + "Dupont sera là." is two words)
     if any(c in _DOTTED for c in word) and not followed:
         return ""  # inside a dotted name, an e-mail or a URL
     letters = "".join(c for c in inner if c.isalpha())
@@ -208,6 +222,7 @@ _FAULT_RE = re.compile(r"\[\[fault:[A-Za-z0-9_]+(?::[^\]]*)?\]\]")
 _FAULT_PREFIX = "[[fault:"
 _SCHEME_RE = re.compile(r"(?:https?|ftp|wss?)$", re.IGNORECASE)
 _TERMINAL = set(".!?:;,…。！？：；，、")
+_CLOSERS = set("\"”’»«“」』）)]")  # "Halt!“ ends with its "!"
 _BULLETS = set("-*+•◦‣▪▸►")
 _ASCII_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _FAULT_MAX = 200
@@ -225,6 +240,7 @@ class MarkdownFilter:
         self._line_kind = ""  # "heading" / "item": ends with a period if it has none
         self._line_has_text = False
         self._last_vis = ""  # the last non-space character emitted
+        self._vis_before = ""  # the character emitted before it
         self._last_out = ""
         self._drop_space = False  # spaces after a removed marker or emoji
         self._fence: tuple[str, int] | None = None
@@ -306,6 +322,7 @@ class MarkdownFilter:
         self._last_out = text[-1]
         visible = text.rstrip()
         if visible:
+            self._vis_before = visible[-2] if len(visible) > 1 else self._last_vis
             self._last_vis = visible[-1]
             if not self._line_has_text and is_speakable(visible):
                 self._line_has_text = True
@@ -313,7 +330,10 @@ class MarkdownFilter:
     def _end_line(self) -> str:
         """A heading or list item without final punctuation gets a period."""
         kind, self._line_kind = self._line_kind, ""
-        if kind and self._line_has_text and self._last_vis not in _TERMINAL:
+        ended = self._last_vis in _TERMINAL or (
+            self._last_vis in _CLOSERS and self._vis_before in _TERMINAL
+        )
+        if kind and self._line_has_text and not ended:
             stop = "。" if _CJK_RE.match(self._last_vis) else "."
             self._last_vis = stop
             return stop
