@@ -86,6 +86,7 @@ _OPEN_QUOTES = "\"“«‘„‹»'"
 _BLOCK_AFTER = set(".!?:。！？：")
 _DOTTED = set(".@/:")  # in a word: a dotted name, an e-mail, a URL, a time
 _BLOCK_RE = re.compile(r"(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>\s|```|~~~|---)")
+_MARKER_END_RE = re.compile(r"\n[ \t]*\d{1,3}[.)]$")
 _ITEM_ALONE_RE = re.compile(r"(\d{1,3})[.)]")  # "2." alone: an item, or a decimal
 _ITEM_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)](?=\s|$)")
 _BACKTICKS_RE = re.compile(r"`+")
@@ -161,6 +162,8 @@ def _separator(tail: str, segment: str) -> str:
     if tail[-1] in _BLOCK_AFTER and not tail[-2:-1].isdigit():
         if _BLOCK_RE.match(segment):
             return "\n"  # a heading, list item, quote, rule or fence begins a line
+    if _MARKER_END_RE.search(tail):
+        return " "  # "1." + "Open": a list marker alone on its line needs its space
     t = tail.rstrip("*_~`")
     if not t or (len(t) < len(tail) and t[-1].isspace()):
         return ""  # an opening delimiter run: what follows attaches to it
@@ -192,7 +195,7 @@ def _separator(tail: str, segment: str) -> str:
         return " "  # e.g. this, a.m. and
     if not (
         first.isupper()
-        or (first.isalpha() and first.lower() == first.upper())  # a caseless script
+        or (first.isalpha() and first.lower() == first.upper() and not _CJK_RE.match(first))
         or opens
         or first in "(["
         or (first == "<" and nxt.isalpha())  # a Gradium tag: <break time="1s" />

@@ -128,7 +128,7 @@ JOINS = [
     (["好的", "，"], "好的，", "CJK punctuation attaches"),
     (["我用", "Python"], "我用Python", "mixed CJK/Latin tokens join"),
     (["Python", "很好"], "Python很好", "mixed Latin/CJK tokens join"),
-    (["Hello.", "你好。"], "Hello. 你好。", "a Latin sentence end, then CJK"),
+    (["Hello.", "你好。"], "Hello.你好。", "CJK needs no space"),
     (["你好。", "Hello."], "你好。Hello.", "a CJK full stop carries its own spacing"),
     # Japanese
     (
