@@ -125,7 +125,9 @@ class SegmentJoiner:
             else:
                 segment = _separator(tail, segment) + segment
         self._count_backticks(segment)
-        for m in _ITEM_RE.finditer(segment if tail[-1:] in ("", "\n") else "x" + segment):
+        for m in _ITEM_RE.finditer(
+            segment if tail[-1:] in ("", "\n") else "x" + segment
+        ):
             self._item = int(m.group(1))
         self._tail = (tail + segment)[-_TAIL:]
         return segment
@@ -195,7 +197,11 @@ def _separator(tail: str, segment: str) -> str:
         return " "  # e.g. this, a.m. and
     if not (
         first.isupper()
-        or (first.isalpha() and first.lower() == first.upper() and not _CJK_RE.match(first))
+        or (
+            first.isalpha()
+            and first.lower() == first.upper()
+            and not _CJK_RE.match(first)
+        )
         or opens
         or first in "(["
         or (first == "<" and nxt.isalpha())  # a Gradium tag: <break time="1s" />
@@ -225,7 +231,7 @@ _FAULT_RE = re.compile(r"\[\[fault:[A-Za-z0-9_]+(?::[^\]]*)?\]\]")
 _FAULT_PREFIX = "[[fault:"
 _SCHEME_RE = re.compile(r"(?:https?|ftp|wss?)$", re.IGNORECASE)
 _TERMINAL = set(".!?:;,…。！？：；，、")
-_CLOSERS = set("\"”’»«“」』）)]")  # "Halt!“ ends with its "!"
+_CLOSERS = set('"”’»«“」』）)]')  # "Halt!“ ends with its "!"
 _BULLETS = set("-*+•◦‣▪▸►")
 _ASCII_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _FAULT_MAX = 200

@@ -46,8 +46,7 @@ ANSWERS: list[tuple[str, str]] = [
     (
         "Use ```pip install foo``` to install it. Then restart the app. It should "
         "work now.",
-        "Use pip install foo to install it. Then restart the app. It should "
-        "work now.",
+        "Use pip install foo to install it. Then restart the app. It should work now.",
     ),
     (
         "See [the docs](https://x.com and more. The install guide is short. "
@@ -87,10 +86,8 @@ ANSWERS: list[tuple[str, str]] = [
         "roughly 3.5 times the 2019 figure.",
     ),
     (
-        "I use ASP.NET Core for the API and Vue.js for the front end. Both work "
-        "well.",
-        "I use ASP.NET Core for the API and Vue.js for the front end. Both work "
-        "well.",
+        "I use ASP.NET Core for the API and Vue.js for the front end. Both work well.",
+        "I use ASP.NET Core for the API and Vue.js for the front end. Both work well.",
     ),
     (
         "The U.S. economy grew 2.5% last year. The U.K. grew less, i.e. about 0.1%.",
@@ -118,7 +115,7 @@ ANSWERS: list[tuple[str, str]] = [
         "Check out React's docs and the logo. They're great!",
     ),
     (
-        "Run `git commit -m \"fix\"`, then `git push`. If it fails, try "
+        'Run `git commit -m "fix"`, then `git push`. If it fails, try '
         "`git pull --rebase` first.",
         'Run git commit -m "fix", then git push. If it fails, try '
         "git pull --rebase first.",
@@ -130,10 +127,8 @@ ANSWERS: list[tuple[str, str]] = [
         "check /etc/nginx/nginx.conf.",
     ),
     (
-        "Version 3.12.1 fixed it. Upgrade with `python3.12 -m pip install -U "
-        "mypkg`.",
-        "Version 3.12.1 fixed it. Upgrade with python3.12 -m pip install -U "
-        "mypkg.",
+        "Version 3.12.1 fixed it. Upgrade with `python3.12 -m pip install -U mypkg`.",
+        "Version 3.12.1 fixed it. Upgrade with python3.12 -m pip install -U mypkg.",
     ),
     (
         "Hmm... that's a tough one. I'd say yes, but it depends!",
@@ -142,8 +137,7 @@ ANSWERS: list[tuple[str, str]] = [
     (
         "Sure thing 👍 The weather in Paris is 18°C and sunny ☀️. Don't forget "
         "sunscreen!",
-        "Sure thing The weather in Paris is 18°C and sunny. Don't forget "
-        "sunscreen!",
+        "Sure thing The weather in Paris is 18°C and sunny. Don't forget sunscreen!",
     ),
     (
         'He said, "Stop!" and walked away. Then he came back.',
@@ -192,8 +186,7 @@ ANSWERS: list[tuple[str, str]] = [
     (
         "**Estos** son los pasos:\n- Primero, abre la app 📱.\n- Después, elige "
         "«Ajustes».\n\n¿Listo? 😊",
-        "Estos son los pasos: Primero, abre la app. Después, elige «Ajustes». "
-        "¿Listo?",
+        "Estos son los pasos: Primero, abre la app. Después, elige «Ajustes». ¿Listo?",
     ),
     (
         "La reunión es a las 10:30 h. El Sr. García llegará a las 11. Escríbele a "
@@ -305,10 +298,8 @@ ANSWERS: list[tuple[str, str]] = [
         "Nutze git status zum Prüfen. Danach git add . und fertig.",
     ),
     (
-        "Dr. Müller ist ab 9 Uhr da. Herr Weber kommt später, ca. 11 Uhr. Bis "
-        "dann!",
-        "Dr. Müller ist ab 9 Uhr da. Herr Weber kommt später, ca. 11 Uhr. Bis "
-        "dann!",
+        "Dr. Müller ist ab 9 Uhr da. Herr Weber kommt später, ca. 11 Uhr. Bis dann!",
+        "Dr. Müller ist ab 9 Uhr da. Herr Weber kommt später, ca. 11 Uhr. Bis dann!",
     ),
     (
         "**Wichtig:** Das Update auf Version 4.2.1 behebt den Fehler. Es ist "
@@ -336,8 +327,7 @@ ANSWERS: list[tuple[str, str]] = [
         "总结。价格：99.5元。时间：3天。用 pip install jieba 安装分词库。",
     ),
     (
-        "我用Python和Node.js开发。代码如下：\n```js\nconsole.log(1)\n```\n"
-        "很简单吧？",
+        "我用Python和Node.js开发。代码如下：\n```js\nconsole.log(1)\n```\n很简单吧？",
         "我用Python和Node.js开发。代码如下：很简单吧？",
     ),
     (
