@@ -349,7 +349,7 @@ def test_word_results_stay_inside_their_request_under_interleaving(server):
     chunks = [
         ("w1", "Hello brave", False),
         ("w2", "Second request", False),
-        ("w1", "new world.", True),
+        ("w1", " new world.", True),  # tokens carry their spaces
         ("w3", "Third one", False),
         ("w2", "speaks too.", True),
         ("w3", "ends here.", True),
