@@ -2,7 +2,7 @@
 floor node that sends the same frames through TEN's base class without a network.
 
     .venv/bin/python bench/cpu.py [--requests 300] [--runs 3] [--json FILE]
-        [--profile [FILE]]
+        [--detail] [--profile [FILE]]
 
 Method. Each measurement runs in a fresh Python process, which first forks the
 local Gradium server (zero latency, synthetic voice, 24 kHz: 80 ms frames of 3,840
@@ -26,6 +26,16 @@ The two alternate (package, floor, floor, package, ...) ``--runs`` times; the
 report gives, per node, the p50 of CPU seconds, x real time (seconds of speech per
 CPU second) and microseconds per frame (a frame: one 80 ms ``audio`` message of the
 server), and the package's own share: (package - floor) per frame.
+
+``--detail`` adds two rows to each run, to say what the package's share is made of:
+
+- floor32: the floor node handing over the same audio joined as the package
+  joins it at most (first frame alone, then up to 32 KiB per call): package minus
+  floor32 is an upper bound of what the package itself costs (socket, WebSocket
+  frames, JSON, base64, routing) beyond the base class.
+- ws: a bare websockets client in the same kind of process, no TEN at all, that
+  only receives the same messages (``recv(decode=False)``) on one socket: the part
+  of that cost the WebSocket library itself takes.
 
 ``--profile``: one more package run under cProfile (the extension loop thread of
 the stand-ins, over the measured requests), not counted in the table; prints the
@@ -73,6 +83,7 @@ from ten_runtime import (
 )
 
 FLOOR_ADDON = "bench_floor"
+COALESCE_BYTES = 32 * 1024  # gradium_tts.COALESCE_MAX_BYTES
 PACKAGE_ADDON = tenhost.PACKAGE_NAME
 SAMPLE_RATE = 24000
 FRAME_BYTES = SAMPLE_RATE * 2 * 80 // 1000  # one 80 ms frame of 16-bit mono PCM
@@ -241,6 +252,59 @@ async def _on_extension_loop(fn: Any) -> None:
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), loop))
 
 
+# ------------------------------------------------------------- bare websockets
+async def _ws_only(url: str, requests: int, server: ServerProcess) -> dict[str, Any]:
+    """Receive the same requests' messages with websockets alone; parse nothing."""
+    async with websockets.connect(
+        url,
+        additional_headers={"x-api-key": "bench-key"},
+        compression=None,
+        max_size=2**22,
+    ) as ws:
+
+        async def one(i: int) -> int:
+            cid = f"ws-{i}"
+            setup = {
+                "type": "setup",
+                "voice_id": "synthetic",
+                "output_format": f"pcm_{SAMPLE_RATE}",
+                "model_name": "default",
+                "client_req_id": cid,
+                "close_ws_on_eos": False,
+            }
+            text = TEXTS[i % len(TEXTS)]
+            for msg in (
+                setup,
+                {"type": "text", "text": text, "client_req_id": cid},
+                {"type": "end_of_stream", "client_req_id": cid},
+            ):
+                await ws.send(json.dumps(msg))
+            n = 0
+            while True:
+                raw = await ws.recv(decode=False)
+                n += len(raw)
+                if b'"end_of_stream"' in raw:  # a substring test, no JSON
+                    return n
+
+        for i in range(WARMUP):
+            await one(i)
+        await asyncio.to_thread(server.ask, "clear_log")
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        received = 0
+        for i in range(WARMUP, WARMUP + requests):
+            received += await one(i)
+        cpu1, wall1 = time.process_time(), time.monotonic()
+    sizes = await asyncio.to_thread(server.ask, "audio_bytes")
+    return {
+        "cpu_s": cpu1 - cpu0,
+        "wall_s": wall1 - wall0,
+        "ten_frames": 0,
+        "audio_bytes": sum(sizes),
+        "frames": len(sizes),
+        "wire_bytes": received,
+    }
+
+
 # ----------------------------------------------------------------- one measurement
 def measure(
     kind: str, requests: int, frames: dict[str, list[int]], profile_out: str | None
@@ -248,9 +312,13 @@ def measure(
     server = ServerProcess(server_config())  # first: no thread exists yet
     profile = cProfile.Profile() if profile_out is not None else None
     try:
-        if kind == "floor":
+        if kind == "ws":
+            return {"kind": kind, **asyncio.run(_ws_only(server.url, requests, server))}
+        if kind in ("floor", "floor32"):
             addon = install_bench_addon(FLOOR_ADDON)
             props: dict[str, Any] = {"sample_rate": SAMPLE_RATE, "frames": frames}
+            if kind == "floor32":
+                props["coalesce_bytes"] = COALESCE_BYTES
         else:
             addon = PACKAGE_ADDON
             props = extension_props(server.url, sample_rate=SAMPLE_RATE)
@@ -262,7 +330,7 @@ def measure(
                 message = tester.failure or (err.error_message() if err else "")
                 return {"kind": kind, "error": message or "no result"}
             result = {"kind": kind, **tester.result, "errors": tester.errors[:3]}
-            if kind == "floor":
+            if kind != "package":
                 texts = [TEXTS[i % len(TEXTS)] for i in range(WARMUP, WARMUP + requests)]
                 result["frames"] = sum(len(frames[t]) for t in texts)
             else:
@@ -305,15 +373,16 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         f"\n{'run':<4}{'node':<9}{'CPU s':>8}{'x real time':>13}{'us/frame':>10}"
         f"{'frames':>8}{'TEN frames':>12}{'speech s':>10}{'wall s':>8}"
     )
-    ok: dict[str, list[dict[str, float]]] = {"package": [], "floor": []}
+    ok: dict[str, list[dict[str, float]]] = {}
+    run_of = [r.get("run", 0) for r in results]
     for i, r in enumerate(results):
         if "error" in r:
-            print(f"{i // 2 + 1:<4}{r['kind']:<9}failed: {r['error']}")
+            print(f"{run_of[i]:<4}{r['kind']:<9}failed: {r['error']}")
             continue
         m = per_run(r)
-        ok[r["kind"]].append({**m, "frames": r["frames"]})
+        ok.setdefault(r["kind"], []).append({**m, "frames": r["frames"]})
         print(
-            f"{i // 2 + 1:<4}{r['kind']:<9}{m['cpu_s']:8.3f}{m['x_real_time']:12.0f}x"
+            f"{run_of[i]:<4}{r['kind']:<9}{m['cpu_s']:8.3f}{m['x_real_time']:12.0f}x"
             f"{m['us_per_frame']:10.1f}{r['frames']:8d}{r['ten_frames']:12d}"
             f"{m['speech_s']:10.1f}{r['wall_s']:8.2f}"
         )
@@ -340,6 +409,17 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
             f"package's own share (package - floor): {share:.1f} us per frame; "
             f"whole process {summary['ratio']:.2f}x the floor"
         )
+        for kind, what in (
+            ("floor32", "upper bound of the package's own cost (floor32 joins as"
+             " the package does at most)"),
+            ("ws", "of which websockets alone (bare recv of the same messages)"),
+        ):
+            if kind in summary:
+                d = summary[kind]["us_per_frame"]
+                if kind == "floor32":
+                    d = a["us_per_frame"] - d
+                    summary["share_vs_floor32_us_per_frame"] = d
+                print(f"{what}: {d:.1f} us per frame")
         frames = {row["frames"] for rows in ok.values() for row in rows}
         if len(frames) > 1:
             print(f"warning: the runs saw different frame counts: {sorted(frames)}")
@@ -358,6 +438,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3, help="runs of each node")
     parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument(
+        "--detail", action="store_true", help="add the floor32 and ws rows"
+    )
     parser.add_argument(
         "--profile",
         nargs="?",
@@ -391,11 +474,12 @@ def main() -> None:
         plan = str(Path(tmp) / "frames.json")
         Path(plan).write_text(json.dumps(frames))
         results = []
+        kinds = ["package", "floor"] + (["floor32", "ws"] if args.detail else [])
         for i in range(args.runs):
-            order = ("package", "floor") if i % 2 == 0 else ("floor", "package")
+            order = kinds if i % 2 == 0 else kinds[::-1]
             for kind in order:
                 print(f"  run {i + 1}: {kind} ...", flush=True)
-                results.append(run_child(kind, args, plan))
+                results.append({**run_child(kind, args, plan), "run": i + 1})
         summary = report(results, args)
         if args.profile is not None:
             path = args.profile or str(Path(tmp) / "package.prof")

@@ -7,6 +7,10 @@ them). A request's text is collected until ``text_input_end``; then the node
 sends ``tts_audio_start``, one ``send_tts_audio_data`` per server frame (zeros of
 that size), the TTFB metric after the first, ``tts_audio_end`` and
 ``finish_request``: what any TTS node must do per frame, and nothing else.
+
+``coalesce_bytes`` (default 0: off): after the first frame, consecutive frames
+are joined into calls of at most that many bytes, the most a node that hands over
+received audio in batches (as the package does) could save on the base class.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class FloorExtension(AsyncTTS2BaseExtension):
         props = json.loads(raw or "{}")
         self.rate = int(props.get("sample_rate") or 24000)
         self.frames = dict(props.get("frames") or {})
+        self.coalesce = int(props.get("coalesce_bytes") or 0)
 
     async def request_tts(self, t: TTSTextInput) -> None:
         rid = t.request_id
@@ -48,6 +53,8 @@ class FloorExtension(AsyncTTS2BaseExtension):
             return
         started = time.monotonic()
         sizes = self.frames.get(self.texts.pop(rid), [])
+        if self.coalesce and sizes:
+            sizes = _coalesced(sizes, self.coalesce)
         await self.send_tts_audio_start(rid)
         sent = 0
         for i, size in enumerate(sizes):
@@ -61,3 +68,17 @@ class FloorExtension(AsyncTTS2BaseExtension):
                 await self.send_tts_ttfb_metrics(rid, ttfb)
         await self.send_tts_audio_end(rid, 0, sent * 1000 // (self.rate * 2))
         await self.finish_request(rid, TTSAudioEndReason.REQUEST_END)
+
+
+def _coalesced(sizes: list[int], cap: int) -> list[int]:
+    """The first size alone, then runs of sizes joined up to ``cap`` bytes."""
+    out = [sizes[0]]
+    run = 0
+    for size in sizes[1:]:
+        if run and run + size > cap:
+            out.append(run)
+            run = 0
+        run += size
+    if run:
+        out.append(run)
+    return out
