@@ -5,7 +5,8 @@ requests: each request is a Gradium session multiplexed with its own
 ``client_req_id`` and ``close_ws_on_eos=false``. ``setup`` and the first text go
 out back to back, without waiting for ``ready``. A single reader task per socket
 routes ``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by
-``client_req_id`` to the request's event stream.
+``client_req_id`` to the request's event stream; audio that arrived while the
+consumer was busy is handed over joined, one event per batch (``events``).
 
 Sockets (``GradiumTTSClient``): the active one takes new requests, up to
 ``max_requests_per_socket``; with ``flush_mode="close"`` a standby is kept open

@@ -234,7 +234,8 @@ class CpuTester(AsyncExtensionTester):
             }
         except BaseException as exc:  # noqa: BLE001 - reported by the child
             self.failure = repr(exc)
-            self._env.stop_test(TenError.create(TenErrorCode.ErrorCodeGeneric, "failed"))
+            error = TenError.create(TenErrorCode.ErrorCodeGeneric, "failed")
+            self._env.stop_test(error)
             return
         self._env.stop_test()
 
@@ -309,6 +310,11 @@ async def _ws_only(url: str, requests: int, server: ServerProcess) -> dict[str, 
 def measure(
     kind: str, requests: int, frames: dict[str, list[int]], profile_out: str | None
 ) -> dict[str, Any]:
+    if profile_out is not None and (
+        not tenhost.is_standin()
+        or os.environ.get("TEN_PYTHON_THREAD_MODE") == "multi_thread"
+    ):
+        return {"kind": kind, "error": "--profile needs the stand-ins, single_thread"}
     server = ServerProcess(server_config())  # first: no thread exists yet
     profile = cProfile.Profile() if profile_out is not None else None
     try:
@@ -331,7 +337,8 @@ def measure(
                 return {"kind": kind, "error": message or "no result"}
             result = {"kind": kind, **tester.result, "errors": tester.errors[:3]}
             if kind != "package":
-                texts = [TEXTS[i % len(TEXTS)] for i in range(WARMUP, WARMUP + requests)]
+                numbers = range(WARMUP, WARMUP + requests)
+                texts = [TEXTS[i % len(TEXTS)] for i in numbers]
                 result["frames"] = sum(len(frames[t]) for t in texts)
             else:
                 result["frames"] = len(server.ask("audio_bytes"))
@@ -346,7 +353,8 @@ def measure(
 def run_child(
     kind: str, args: argparse.Namespace, plan: str, profile_out: str | None = None
 ) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", kind, plan, f"--requests={args.requests}"]
+    cmd = [sys.executable, __file__, "--child", kind, plan]
+    cmd.append(f"--requests={args.requests}")
     if profile_out is not None:
         cmd.append(f"--profile={profile_out}")
     done = subprocess.run(
@@ -401,7 +409,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         summary["share_us_per_frame"] = share
         summary["ratio"] = a["cpu_s"] / b["cpu_s"] if b["cpu_s"] else float("inf")
         print(
-            f"\np50 of {args.runs}: package {a['cpu_s']:.3f} s, {a['x_real_time']:.0f}x, "
+            f"\np50 of {args.runs}: package {a['cpu_s']:.3f} s, "
+            f"{a['x_real_time']:.0f}x, "
             f"{a['us_per_frame']:.1f} us/frame; floor {b['cpu_s']:.3f} s, "
             f"{b['x_real_time']:.0f}x, {b['us_per_frame']:.1f} us/frame"
         )
@@ -449,7 +458,9 @@ def main() -> None:
         metavar="FILE",
         help="one more package run under cProfile (not counted)",
     )
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "PLAN"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=2, metavar=("KIND", "PLAN"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
 
     if args.child:
