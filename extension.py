@@ -286,7 +286,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             turn.started_at = turn.shaper.speakable_since or time.monotonic()
             turn.sample_rate = self.config.sample_rate
             turn.client = turn.client or self.client  # the config was fixed meanwhile
-            turn.stream = turn.client.request(self.config.setup_fields())
+            turn.stream = turn.client.request(
+                self.config.setup_fields(), words=self.config.enable_words
+            )
             turn.reader = asyncio.create_task(self._read(turn))
             self.ten_env.log_info(
                 f"request {t.request_id} -> gradium {turn.stream.client_req_id}",
