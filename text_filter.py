@@ -3,39 +3,29 @@
 No TEN import. One ``TextShaper`` per request: ``feed(segment)`` returns the text
 to send now, ``finish()`` what is still held at the end of the request.
 
-* ``SegmentJoiner`` decides, at each segment boundary, whether a space goes
-  between the previous segment and this one (Gradium concatenates ``text``
-  messages as they are). Rule, from the last character before the boundary (L)
-  and the first one after it (F):
-
-  - whitespace on either side: nothing added (a segment's own spacing is kept);
-  - letters or digits meeting letters or digits: nothing (``Hel`` + ``lo``): only a
-    token stream sends bare word pieces, and it carries its own spaces;
-  - CJK (Han, kana, CJK punctuation): nothing after or inside it (``。`` +
-    ``今天``, ``我用`` + ``Python``); a Latin sentence end before it gets a space;
-  - before closing or clause punctuation: nothing (``word`` + ``,`` / ``?`` / ``)``);
-  - digit + ``.``/``,``/``:`` + digit: nothing (``3.`` + ``14``, ``10:`` + ``30``);
-  - an apostrophe between letters: nothing (``don`` + ``'t``, ``l'`` + ``homme``);
-  - ``]`` + ``(``: nothing (a markdown link split between its two halves);
-  - after sentence or clause punctuation, a closing bracket or quote, or an emoji,
-    before a word, an opening bracket or quote, a currency sign: a space
-    (``Hola.`` + ``¿Qué``, ``He said:`` + ``"Stop."``, ``(aside)`` + ``Then``);
-  - a letter or digit before an opening bracket, quote or currency sign: a space
-    (``Total is`` + ``$5.``);
-  - anything else (hyphens, slashes, operators): nothing.
-
-  Quotes that open and close with the same mark (``"`` ``“`` ``»`` ...) are told
-  apart by context: one followed by a letter opens, one after a non-space closes.
-  Markdown delimiters at the boundary (``**``, ``_``, `````) are looked through.
+* ``SegmentJoiner`` concatenates segments as they are: the producers that feed a
+  TTS node in TEN keep their own spaces (TEN's sentence splitter sends
+  ``Visit example.`` + ``com now.``), and Gradium concatenates ``text`` messages.
+  Nothing is added at a boundary with whitespace on either side, nor once the
+  producer has shown it keeps its whitespace. For a producer that strips its
+  segments, ``_separator`` decides from both sides of the boundary: a space after
+  sentence-final ``.!?`` before an uppercase letter, an opening quote, ``¿¡``, a
+  bracket or a caseless script (never after a single letter, inside dotted names,
+  e-mails or URLs, before capitals after capitals, CamelCase, lowercase or digits,
+  nor inside inline code); a space after ``,`` before a letter; a newline before a
+  markdown block marker after a sentence end.
 
 * ``MarkdownFilter`` removes what must not be read aloud, streaming: emphasis
   delimiters, headings, list and task markers, blockquotes, rules, links (the
   text is spoken, the URL is not), inline code (spoken without backticks), fenced
   code blocks (dropped whole), emoji and pictographs. Bare URLs, numbers,
   punctuation, other scripts, Gradium's inline tags and the local server's
-  ``[[fault:...]]`` markers pass through. It holds back only what it cannot decide
-  yet (a ``*`` run at the end of a segment, a ``[`` until ``](`` or not, a line
-  start that may be a marker), never more than that.
+  ``[[fault:...]]`` markers pass through. Brackets are never spoken; a mid-line
+  backtick run opens a code span closed by the same run; a link destination is
+  dropped at its ``)`` and given back if whitespace or the end shows it was none.
+  It holds back only what it cannot decide yet (a ``*`` run at the end of a
+  segment, a ``]`` until ``(`` or not, a destination, a line start that may be a
+  marker), carries its state, and never re-reads held text.
 """
 
 from __future__ import annotations
