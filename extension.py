@@ -341,10 +341,14 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         # What the voice says: segments joined, markdown and emoji filtered out.
         segment = self._segment(turn, t.text, end=t.text_input_end)
         if turn.stream is None and is_speakable(segment):
-            turn.started_at = time.monotonic()
+            # TTFB counts from the first segment that held speakable text, even
+            # if the filter (or an unfinished word) kept it back for a while.
+            turn.started_at = turn.shaper.speakable_since or time.monotonic()
             turn.sample_rate = self.config.sample_rate
             turn.client = turn.client or self.client  # the config was fixed meanwhile
-            turn.stream = turn.client.request(self.config.setup_fields())
+            turn.stream = turn.client.request(
+                self.config.setup_fields(), words=self.config.enable_words
+            )
             turn.reader = asyncio.create_task(self._read(turn))
             self.ten_env.log_info(
                 f"request {t.request_id} -> gradium {turn.stream.client_req_id}",

@@ -5,7 +5,8 @@ requests: each request is a Gradium session multiplexed with its own
 ``client_req_id`` and ``close_ws_on_eos=false``. ``setup`` and the first text go
 out back to back, without waiting for ``ready``. A single reader task per socket
 routes ``ready`` / ``audio`` / ``text`` / ``end_of_stream`` / ``error`` by
-``client_req_id`` to the request's event stream.
+``client_req_id`` to the request's event stream; audio that arrived while the
+consumer was busy is handed over joined, one event per batch (``events``).
 
 Sockets (``GradiumTTSClient``): the active one takes new requests, up to
 ``max_requests_per_socket``; with ``flush_mode="close"`` a standby is kept open
@@ -42,7 +43,8 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -56,6 +58,15 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+
+try:  # optional fast paths: the same job in C, several times faster (README)
+    import orjson
+except ImportError:  # pragma: no cover - exercised by tests with orjson hidden
+    orjson = None
+try:
+    import pybase64
+except ImportError:  # pragma: no cover - exercised by tests with pybase64 hidden
+    pybase64 = None
 
 log = logging.getLogger("gradium_tts")
 # websockets logs the upgrade request, x-api-key header included, at DEBUG. Its
@@ -113,6 +124,23 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, MASK)
     text = _SECRET_FIELD.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: m.group(1) + MASK, text)
+
+
+# Audio already received for one request is handed over as one event of at most
+# this many bytes (the first audio of a request always alone, at once): the
+# consumer's per-event cost (a TEN frame) is paid once per batch, not per message.
+COALESCE_MAX_BYTES = 32 * 1024
+
+# Parsing and base64: orjson and pybase64 when installed, else the standard library.
+# Both take str or bytes; both raise ValueError subclasses on bad input.
+_loads: Callable[[str | bytes], Any] = orjson.loads if orjson else json.loads
+
+
+def _b64decode(data: str | bytes) -> bytes:
+    """Strict base64 (invalid characters raise ``binascii.Error``)."""
+    if pybase64 is not None:
+        return pybase64.b64decode(data, validate=True)
+    return base64.b64decode(data, validate=True)
 
 
 # --------------------------------------------------------------------------- errors
@@ -353,9 +381,12 @@ class TTSRequest:
     replay (see ``_deadline``).
     """
 
-    def __init__(self, client: GradiumTTSClient, setup: dict[str, Any]) -> None:
+    def __init__(
+        self, client: GradiumTTSClient, setup: dict[str, Any], *, words: bool = True
+    ) -> None:
         self._client = client
         self._setup = dict(setup)
+        self.words = words  # False: Gradium's word timestamps are dropped on arrival
         self._base_id = f"{next(client._request_numbers)}-{uuid.uuid4().hex[:8]}"
         self._attempt = 0
         self.client_req_id = self._base_id
@@ -368,10 +399,14 @@ class TTSRequest:
         self._finished = False  # Done or Failed was queued for the consumer
         self._audio_seen = False
         self._ready_yielded = False  # events() handed out a Ready already
+        self._audio_yielded = False  # events() handed out audio already
         self._conn: _Connection | None = None
         self._left: _Connection | None = None  # the socket a replay must avoid
         self._wakeup = asyncio.Event()
-        self._events: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+        # Events for the consumer, tagged with their attempt; one waiter at a time,
+        # woken once per batch of events, not once per event.
+        self._queue: deque[tuple[int, Event]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last_activity = time.monotonic()
@@ -424,22 +459,68 @@ class TTSRequest:
                 self._detach(conn, drop=True)
                 if close:
                     self._client._retire(conn)
-        self._events.put_nowait((self._attempt, Failed(GradiumError("cancelled"))))
+        self._push(Failed(GradiumError("cancelled")))
 
     async def events(self) -> AsyncIterator[Event]:
+        """Ready, Audio and Word events, then one Done or Failed.
+
+        Audio that arrived while the consumer was busy comes as one Audio event
+        (its bytes in order, up to ``COALESCE_MAX_BYTES``; never across a word or
+        another event); the first audio of a request always comes alone."""
+        queue = self._queue
         while True:
-            attempt, event = await self._events.get()
+            while not queue:
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            attempt, event = queue.popleft()
             if self._cancelled:
                 return
             if attempt != self._attempt:
                 continue  # left over from an attempt that was replayed
-            if isinstance(event, Ready):
+            if type(event) is Audio:
+                if self._audio_yielded:
+                    if queue:
+                        event = self._coalesce(event)
+                else:
+                    self._audio_yielded = True
+            elif isinstance(event, Ready):
                 if self._ready_yielded:
                     continue  # a replay's ready: the consumer already had one
                 self._ready_yielded = True
             yield event
             if isinstance(event, Done | Failed):
                 return
+
+    def _coalesce(self, first: Audio) -> Audio:
+        """``first`` joined with the audio events right behind it in the queue."""
+        queue, attempt = self._queue, self._attempt
+        parts = [first.pcm]
+        size = len(first.pcm)
+        last = first
+        while queue:
+            tag, event = queue[0]
+            if (
+                tag != attempt
+                or type(event) is not Audio
+                or size + len(event.pcm) > COALESCE_MAX_BYTES
+            ):
+                break
+            queue.popleft()
+            parts.append(event.pcm)
+            size += len(event.pcm)
+            last = event
+        if last is first:
+            return first
+        return Audio(b"".join(parts), first.start_s, last.stop_s)
+
+    def _push(self, event: Event) -> None:
+        self._queue.append((self._attempt, event))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     @property
     def cancelled(self) -> bool:
@@ -593,10 +674,13 @@ class TTSRequest:
 
     # -------------------------------------------------------- reader side (routed)
     def _deliver(self, event: Event) -> None:
+        """Queue an event for the consumer. Only its time is recorded for the
+        deadline (no timer is touched), and the worker is woken only when the
+        request is done: audio and words cost no task wakeup but the consumer's."""
         if self._cancelled or self._finished:
             return
         self._last_activity = time.monotonic()
-        if isinstance(event, Audio):
+        if type(event) is Audio:
             self._audio_seen = True
         elif isinstance(event, Ready):
             self.sample_rate = event.sample_rate
@@ -606,8 +690,8 @@ class TTSRequest:
             self._stop_timer()
             if self._conn is not None:
                 self._detach(self._conn, drop=False)
-        self._events.put_nowait((self._attempt, event))
-        self._wakeup.set()
+            self._wakeup.set()
+        self._push(event)
 
     def _fail(self, error: GradiumError, *, conn: _Connection | None) -> None:
         """Replay once if nothing was heard yet and retrying can help; else report."""
@@ -638,7 +722,7 @@ class TTSRequest:
             return
         self._finished = True
         self._stop_timer()
-        self._events.put_nowait((self._attempt, Failed(error)))
+        self._push(Failed(error))
         self._wakeup.set()
 
 
@@ -781,11 +865,12 @@ class GradiumTTSClient:
         self._ensure_maintainer()
         self._wake.set()
 
-    def request(self, setup: dict[str, Any]) -> TTSRequest:
-        """A new request; nothing is sent until its first ``send_text``."""
+    def request(self, setup: dict[str, Any], *, words: bool = True) -> TTSRequest:
+        """A new request; nothing is sent until its first ``send_text``.
+        ``words=False``: the caller wants no Word events (dropped on arrival)."""
         if self._closed:
             raise RuntimeError("client is closed")
-        return TTSRequest(self, setup)
+        return TTSRequest(self, setup, words=words)
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until a socket is open (for callers that want a warm start)."""
@@ -1064,9 +1149,11 @@ class GradiumTTSClient:
 
     # --------------------------------------------------------------------- reader
     async def _read(self, conn: _Connection) -> None:
+        ws, dispatch = conn.ws, self._dispatch
         try:
-            async for raw in conn.ws:
-                self._dispatch(conn, raw)
+            while True:
+                # bytes: the JSON parser reads UTF-8 itself, no str is built first
+                dispatch(conn, await ws.recv(decode=False))
                 if conn.served and not conn.proven:
                     await self._proved(conn)
         except ConnectionClosed:
@@ -1078,8 +1165,8 @@ class GradiumTTSClient:
 
     def _dispatch(self, conn: _Connection, raw: str | bytes) -> None:
         try:
-            msg = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            msg = _loads(raw)
+        except ValueError:  # UnicodeDecodeError and orjson's error included
             log.warning("gradium socket #%d: ignoring a non-JSON frame", conn.number)
             return
         if not isinstance(msg, dict):
@@ -1087,6 +1174,11 @@ class GradiumTTSClient:
             return
         kind = msg.get("type")
         cid = msg.get("client_req_id")
+        if kind == "audio":  # the hot path: one message per 80 ms of speech
+            request = self._route(conn, cid)
+            if request is not None:
+                self._on_audio(conn, request, msg)
+            return
         if kind == "ready":
             conn.had_ready = True
             self.last_fatal = None
@@ -1123,20 +1215,10 @@ class GradiumTTSClient:
         if kind == "ready":
             rate = _int_or_none(msg.get("sample_rate"))
             request._deliver(Ready(rate or 0, str(msg.get("request_id") or "")))
-        elif kind == "audio":
-            try:
-                pcm = base64.b64decode(msg.get("audio") or "", validate=True)
-            except (binascii.Error, ValueError, TypeError):
-                log.warning(
-                    "gradium socket #%d: undecodable audio ignored", conn.number
-                )
-                return
-            if pcm:
-                conn.served = True  # audio flowed: the endpoint works
-                request._deliver(
-                    Audio(pcm, _float(msg.get("start_s")), _float(msg.get("stop_s")))
-                )
         elif kind == "text":
+            if not request.words:
+                request._last_activity = time.monotonic()  # heard; not wanted
+                return
             start = _float(msg.get("start_s"))
             stop = _float(msg.get("stop_s"), default=start)
             request._deliver(Word(str(msg.get("text") or ""), start, stop))
@@ -1146,6 +1228,19 @@ class GradiumTTSClient:
         else:
             # flushed, need_more_text and future types (§3.6): ignore.
             log.debug("gradium socket #%d: ignoring message type %r", conn.number, kind)
+
+    @staticmethod
+    def _on_audio(conn: _Connection, request: TTSRequest, msg: dict[str, Any]) -> None:
+        try:
+            pcm = _b64decode(msg.get("audio") or b"")
+        except (binascii.Error, ValueError, TypeError):
+            log.warning("gradium socket #%d: undecodable audio ignored", conn.number)
+            return
+        if pcm:
+            conn.served = True  # audio flowed: the endpoint works
+            request._deliver(
+                Audio(pcm, _float(msg.get("start_s")), _float(msg.get("stop_s")))
+            )
 
     def _route(self, conn: _Connection, cid: Any) -> TTSRequest | None:
         if cid is not None:

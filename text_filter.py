@@ -3,44 +3,35 @@
 No TEN import. One ``TextShaper`` per request: ``feed(segment)`` returns the text
 to send now, ``finish()`` what is still held at the end of the request.
 
-* ``SegmentJoiner`` decides, at each segment boundary, whether a space goes
-  between the previous segment and this one (Gradium concatenates ``text``
-  messages as they are). Rule, from the last character before the boundary (L)
-  and the first one after it (F):
-
-  - whitespace on either side: nothing added (a segment's own spacing is kept);
-  - letters or digits meeting letters or digits: nothing (``Hel`` + ``lo``): only a
-    token stream sends bare word pieces, and it carries its own spaces;
-  - CJK (Han, kana, CJK punctuation): nothing after or inside it (``。`` +
-    ``今天``, ``我用`` + ``Python``); a Latin sentence end before it gets a space;
-  - before closing or clause punctuation: nothing (``word`` + ``,`` / ``?`` / ``)``);
-  - digit + ``.``/``,``/``:`` + digit: nothing (``3.`` + ``14``, ``10:`` + ``30``);
-  - an apostrophe between letters: nothing (``don`` + ``'t``, ``l'`` + ``homme``);
-  - ``]`` + ``(``: nothing (a markdown link split between its two halves);
-  - after sentence or clause punctuation, a closing bracket or quote, or an emoji,
-    before a word, an opening bracket or quote, a currency sign: a space
-    (``Hola.`` + ``¿Qué``, ``He said:`` + ``"Stop."``, ``(aside)`` + ``Then``);
-  - a letter or digit before an opening bracket, quote or currency sign: a space
-    (``Total is`` + ``$5.``);
-  - anything else (hyphens, slashes, operators): nothing.
-
-  Quotes that open and close with the same mark (``"`` ``“`` ``»`` ...) are told
-  apart by context: one followed by a letter opens, one after a non-space closes.
-  Markdown delimiters at the boundary (``**``, ``_``, `````) are looked through.
+* ``SegmentJoiner`` concatenates segments as they are: the producers that feed a
+  TTS node in TEN keep their own spaces (TEN's sentence splitter sends
+  ``Visit example.`` + ``com now.``), and Gradium concatenates ``text`` messages.
+  Nothing is added at a boundary with whitespace on either side, nor once the
+  producer has shown it keeps its whitespace. For a producer that strips its
+  segments, ``_separator`` decides from both sides of the boundary: a space after
+  sentence-final ``.!?`` before an uppercase letter, an opening quote, ``¿¡``, a
+  bracket or a caseless script (never after a single letter, inside dotted names,
+  e-mails or URLs, before capitals after capitals, CamelCase, lowercase or digits,
+  nor inside inline code); a space after ``,`` before a letter; a newline before a
+  markdown block marker after a sentence end.
 
 * ``MarkdownFilter`` removes what must not be read aloud, streaming: emphasis
   delimiters, headings, list and task markers, blockquotes, rules, links (the
   text is spoken, the URL is not), inline code (spoken without backticks), fenced
   code blocks (dropped whole), emoji and pictographs. Bare URLs, numbers,
   punctuation, other scripts, Gradium's inline tags and the local server's
-  ``[[fault:...]]`` markers pass through. It holds back only what it cannot decide
-  yet (a ``*`` run at the end of a segment, a ``[`` until ``](`` or not, a line
-  start that may be a marker), never more than that.
+  ``[[fault:...]]`` markers pass through. Brackets are never spoken; a mid-line
+  backtick run opens a code span closed by the same run; a link destination is
+  dropped at its ``)`` and given back if whitespace or the end shows it was none.
+  It holds back only what it cannot decide yet (a ``*`` run at the end of a
+  segment, a ``]`` until ``(`` or not, a destination, a line start that may be a
+  marker), carries its state, and never re-reads held text.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 
 __all__ = ["MarkdownFilter", "SegmentJoiner", "TextShaper", "is_speakable"]
@@ -79,142 +70,146 @@ _CJK_RE = re.compile(
     "[\u2e80-\u2fdf\u3000-\u30ff\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uf900-\ufaff\ufe30-\ufe4f\uff01-\uff60\uff61-\uff9f\U00020000-\U0003134f]"
 )
-_CJK_CLOSE = set("。．，、！？：；」』）】〕》〉｝］〙〗〟・…ー")
-_SENT = set(".!?…,;:‼⁉؟،؛۔।॥")
-_CLOSE = set(")]}%>")
-_OPEN = set("([{¿¡<#@")
-_QUOTES = set("\"“”«»‹›‘’‚„'")
-_APOSTROPHES = set("'’")
-_MARKUP = set("*_~`")
-_EMOJI_TAIL = re.compile(f"[{_EMOJI_PART}\u200d\U0001f3fb-\U0001f3ff]")
-
-
-def _is_currency(ch: str) -> bool:
-    return ch in "$€£¥₹₩₽¢₺₫₪฿₴₦"
-
-
 # ---------------------------------------------------------------------- joiner
+_SENT_END = set(".!?…")
+_OPEN_QUOTES = "\"“«‘„‹»'"
+_BLOCK_AFTER = set(".!?:。！？：")
+_DOTTED = set(".@/:")  # in a word: a dotted name, an e-mail, a URL, a time
+_BLOCK_RE = re.compile(r"(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>\s|```|~~~|---)")
+_MARKER_END_RE = re.compile(r"\n[ \t]*\d{1,3}[.)]$")
+_ITEM_ALONE_RE = re.compile(r"(\d{1,3})[.)]")  # "2." alone: an item, or a decimal
+_ITEM_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)](?=\s|$)")
+_BACKTICKS_RE = re.compile(r"`+")
+_TAIL = 64
+_ABBREV_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # e.g / i.e / a.m (the last . cut)
+
+
 class SegmentJoiner:
-    """Puts a space between two segments only where two sentences would touch."""
+    """Concatenates segments as they are; adds a space (or a newline) only where a
+    producer that strips its segments ran two sentences together.
+
+    A producer that has shown it keeps its own spaces (a segment began or ended
+    with whitespace) never gets anything added: its text is already the text.
+    """
 
     def __init__(self) -> None:
         self._tail = ""  # the last characters of the text joined so far
+        self._spaced = False  # the producer keeps its own whitespace
+        self._code = 0  # backtick run length of the open code span or fence
+        self._ticks = 0  # a backtick run at the end of the tail, not counted yet
+        self._item = -1  # the number of the last numbered list item seen
 
     def join(self, segment: str) -> str:
         if not segment:
             return ""
-        if self._tail and _needs_space(self._tail, segment):
-            segment = " " + segment
-        self._tail = (self._tail + segment)[-24:]
+        tail = self._tail
+        if tail and (tail[-1].isspace() or segment[0].isspace()):
+            self._spaced = True
+        elif tail and not self._spaced and not self._code_at_boundary(segment):
+            m = _ITEM_ALONE_RE.fullmatch(segment)
+            n = int(m.group(1)) if m else -1
+            if tail[-1] in _BLOCK_AFTER and (
+                n == self._item + 1 or (n == 1 and tail[-1] in ":：")
+            ):
+                segment = "\n" + segment  # the next item of a numbered list
+            else:
+                segment = _separator(tail, segment) + segment
+        self._count_backticks(segment)
+        for m in _ITEM_RE.finditer(
+            segment if tail[-1:] in ("", "\n") else "x" + segment
+        ):
+            self._item = int(m.group(1))
+        self._tail = (tail + segment)[-_TAIL:]
         return segment
 
+    def _code_at_boundary(self, segment: str) -> bool:
+        """Whether the boundary is inside inline code or a fence."""
+        if self._ticks and not segment.startswith("`"):
+            return self._code != self._ticks  # the pending run opens, or is code
+        return self._code != 0
 
-def _last_context(tail: str) -> tuple[str, str]:
-    """(char before L, L), looking through closing markdown delimiters."""
-    end = len(tail)
-    k = end
-    while k > 0 and tail[k - 1] in _MARKUP:
-        k -= 1
-    if k < end:  # a trailing delimiter run
-        if k == 0 or tail[k - 1].isspace():
-            return "", " "  # it opens: what follows attaches to it
-        end = k
-    return (tail[end - 2] if end >= 2 else ""), tail[end - 1]
+    def _count_backticks(self, segment: str) -> None:
+        if self._ticks and not segment.startswith("`"):
+            self._toggle(self._ticks)
+            self._ticks = 0
+        end = len(segment)
+        for m in _BACKTICKS_RE.finditer(segment):
+            run = m.end() - m.start()
+            if m.start() == 0:
+                run, self._ticks = run + self._ticks, 0
+            if m.end() == end:
+                self._ticks = run  # it may go on in the next segment
+                return
+            self._toggle(run)
 
-
-def _first_context(segment: str) -> tuple[str, str]:
-    """(F, char after F), looking through opening markdown delimiters."""
-    k = 0
-    while k < len(segment) and segment[k] in _MARKUP:
-        k += 1
-    if k:
-        if k == len(segment) or segment[k].isspace():
-            return segment[0], ""  # a closing run: treated as closing punctuation
-        segment = segment[k:]
-    return segment[0], segment[1] if len(segment) > 1 else ""
-
-
-def _kind_last(prev: str, ch: str) -> str:
-    if _CJK_RE.match(ch):
-        return "cjk"
-    if ch.isalnum() or _is_mark(ch):
-        return "word"
-    if ch in _QUOTES:
-        if ch in "„‚":
-            return "open"
-        if ch == "»" and prev.isspace():
-            return "close"  # French « ... »
-        return "close" if prev and not prev.isspace() else "open"
-    if ch in _SENT:
-        return "sent"
-    if ch in _CLOSE:
-        return "close"
-    if ch in _OPEN or _is_currency(ch):
-        return "open"
-    if _PICT_RE.match(ch) or _EMOJI_TAIL.match(ch):
-        return "close"
-    return "other"
+    def _toggle(self, run: int) -> None:
+        if not self._code:
+            self._code = run
+        elif run == self._code:
+            self._code = 0
 
 
-def _kind_first(ch: str, nxt: str) -> str:
-    if ch in _CJK_CLOSE:
-        return "close"
-    if _CJK_RE.match(ch):
-        return "cjk"
-    if ch.isalnum() or _is_mark(ch):
-        return "word"
-    if ch in _QUOTES:
-        if ch in "„‚" or (ch == "«" and nxt.isspace()):
-            return "open"
-        if nxt and (
-            nxt.isalnum() or nxt in _OPEN or nxt in _QUOTES or _is_currency(nxt)
-        ):
-            return "open"
-        return "close"
-    if ch in _SENT or ch in _CLOSE or ch in _MARKUP:
-        return "close"
-    if ch == "!" and nxt == "[":
-        return "open"  # a markdown image
-    if ch in "-−" and nxt.isdigit():
-        return "open"  # a minus sign
-    if ch in _OPEN or _is_currency(ch):
-        return "open"
-    if _EMOJI_TAIL.match(ch):
-        return "close"  # the rest of an emoji split across segments
-    if _PICT_RE.match(ch):
-        return "pict"
-    return "other"
-
-
-def _is_mark(ch: str) -> bool:
-    return unicodedata.category(ch)[0] == "M"  # combining marks (Indic vowels...)
-
-
-def _needs_space(tail: str, segment: str) -> bool:
-    prev, last = _last_context(tail)
-    first, nxt = _first_context(segment)
-    if last.isspace() or first.isspace():
-        return False
-    lk, fk = _kind_last(prev, last), _kind_first(first, nxt)
-    if lk in ("open", "other", "cjk") or fk in ("close", "other"):
-        return False
-    if last == "]" and first == "(":
-        return False  # a markdown link split between its halves
-    if first in _APOSTROPHES and lk == "word":
-        return False  # don + 't
-    if last in _APOSTROPHES and prev.isalpha() and first.isalpha():
-        return False  # l' + homme, rock'n' + roll
-    if fk == "cjk":
-        return lk == "sent"  # "Hello." + "你好"; never inside CJK text
-    if lk == "word":
-        return fk == "open"
-    if lk == "sent":
-        if last in ".,:" and prev.isdigit() and first.isdigit():
-            return False  # 3.14, 1,000, 10:30
-        return True
-    if fk == "pict" and (_PICT_RE.match(last) or _EMOJI_TAIL.match(last)):
-        return False  # emoji after emoji (or the rest of a ZWJ sequence)
-    return True  # after closing punctuation or an emoji
+def _separator(tail: str, segment: str) -> str:
+    """What goes between two segments that touch without whitespace."""
+    if tail[-1] in _BLOCK_AFTER and not tail[-2:-1].isdigit():
+        if _BLOCK_RE.match(segment):
+            return "\n"  # a heading, list item, quote, rule or fence begins a line
+    if _MARKER_END_RE.search(tail):
+        return " "  # "1." + "Open": a list marker alone on its line needs its space
+    t = tail.rstrip("*_~`")
+    if not t or (len(t) < len(tail) and t[-1].isspace()):
+        return ""  # an opening delimiter run: what follows attaches to it
+    last = t[-1]
+    f = segment.lstrip("*_~")
+    if not f or f[0].isspace():
+        return ""
+    first = f[0]
+    nxt = f[1] if len(f) > 1 else ""
+    opens = first in "¿¡" or (first in _OPEN_QUOTES and (nxt.isalpha() or nxt in "¿¡"))
+    if last == ",":  # a clause cut by a sentence splitter, then stripped
+        is_word = first.isalpha() and not _CJK_RE.match(first)
+        return " " if is_word or opens else ""  # never "1," + "000"
+    if last not in _SENT_END:
+        return ""
+    word = t[:-1].rsplit(None, 1)[-1] if t[:-1].strip() else ""
+    if len(word) == len(t) - 1 and len(t) >= _TAIL:
+        return ""  # a token longer than we keep: a URL or some code
+    word = word.lstrip("*_~`\"“«‘„'([¿¡")
+    m = re.match(r"\S*", f)
+    assert m is not None
+    f_word = m.group()
+    inner = f_word.rstrip(".,;:!?)")
+    # The first word has more text after it, or ends a clause: a sentence.
+    followed = m.end() < len(f) or f_word[-1] in ",;!?"
+    if any(c in _DOTTED for c in inner):
+        return ""  # the rest of an e-mail or a URL: no sentence starts so
+    if first.islower() and followed and _ABBREV_RE.fullmatch(word):
+        return " "  # e.g. this, a.m. and
+    if not (
+        first.isupper()
+        or (
+            first.isalpha()
+            and first.lower() == first.upper()
+            and not _CJK_RE.match(first)
+        )
+        or opens
+        or first in "(["
+        or (first == "<" and nxt.isalpha())  # a Gradium tag: <break time="1s" />
+        or _PICT_RE.match(first)
+    ):
+        return ""  # a lowercase letter, a digit, closing punctuation: one word
+    if len(word) == 1 and word.isalpha() and len(inner) < 2:
+        return ""  # U.S., J.K. (but "M." + "Dupont sera là." is two words)
+    if any(c in _DOTTED for c in word) and not followed:
+        return ""  # inside a dotted name, an e-mail or a URL
+    letters = "".join(c for c in inner if c.isalpha())
+    if len(letters) >= 2 and letters.isupper():
+        caps_before = "".join(c for c in word if c.isalpha())
+        if not followed or (len(caps_before) >= 2 and caps_before.isupper()):
+            return ""  # ASP.NET, System.IO
+    if re.search(r"[a-z][A-Z]", inner):
+        return ""  # Console.WriteLine
+    return " "
 
 
 # ---------------------------------------------------------------------- filter
@@ -226,9 +221,9 @@ _FAULT_RE = re.compile(r"\[\[fault:[A-Za-z0-9_]+(?::[^\]]*)?\]\]")
 _FAULT_PREFIX = "[[fault:"
 _SCHEME_RE = re.compile(r"(?:https?|ftp|wss?)$", re.IGNORECASE)
 _TERMINAL = set(".!?:;,…。！？：；，、")
+_CLOSERS = set('"”’»«“」』）)]')  # "Halt!“ ends with its "!"
 _BULLETS = set("-*+•◦‣▪▸►")
 _ASCII_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-_LINK_TEXT_MAX = 300
 _FAULT_MAX = 200
 _HOLD = -1
 
@@ -244,29 +239,48 @@ class MarkdownFilter:
         self._line_kind = ""  # "heading" / "item": ends with a period if it has none
         self._line_has_text = False
         self._last_vis = ""  # the last non-space character emitted
+        self._vis_before = ""  # the character emitted before it
         self._last_out = ""
         self._drop_space = False  # spaces after a removed marker or emoji
         self._fence: tuple[str, int] | None = None
         self._fence_bol = False
         self._code = 0  # backtick run length of the open inline code span
-        self._url_depth = 0  # inside a link's (url): parenthesis depth
-        self._link_open = 0
+        self._url_depth = 0  # inside a link's (destination): parenthesis depth
+        self._url_gap = ""  # after the destination: "" / " " (spaces) / '"' (title)
+        self._dest: list[str] = []  # the raw "(destination", given back if no link
+        self._link_open = 0  # "[" seen on this line (their text is spoken)
+        self._run_char = ""  # self._buf is a run of this one character
+        self._more: list[str] = []  # more of that run, not yet added to self._buf
         self._bare_url = False
 
     # ----------------------------------------------------------------- public
     def feed(self, text: str) -> str:
         if not text:
             return ""
-        self._buf += text
+        if self._run_char and not text.strip(self._run_char):
+            # More of a run that is held whole (``*``, ``-``, spaces, backticks at
+            # a line start...): still undecided, and not rescanned.
+            self._more.append(text)
+            return ""
+        self._buf += "".join(self._more) + text
+        self._more = []
         return self._run(final=False)
 
     def finish(self) -> str:
+        self._buf += "".join(self._more)
+        self._more = []
         out = self._run(final=True)
+        if self._url_depth:  # an unclosed destination: it was no link
+            out += self._give_back()
         if self._line_kind:
             out += self._end_line()
         return out
 
     # ------------------------------------------------------------------- loop
+    def holds_speakable(self) -> bool:
+        """Whether text held back (not decided yet) has a letter or digit."""
+        return is_speakable(self._buf)
+
     def _run(self, final: bool) -> str:
         s = self._buf
         n = len(s)
@@ -276,7 +290,7 @@ class MarkdownFilter:
             if self._fence is not None:
                 j = self._in_fence(s, i, final, out)
             elif self._url_depth:
-                j = self._in_url(s, i)
+                j = self._in_url(s, i, out)
             elif self._line_start:
                 j = self._at_line_start(s, i, final)
             elif self._code:
@@ -296,6 +310,8 @@ class MarkdownFilter:
             self._prev = s[i - 1]
             self._rawtail = (self._rawtail + s[:i])[-8:]
         self._buf = s[i:]
+        b = self._buf
+        self._run_char = b[0] if b and b.count(b[0]) == len(b) else ""
         return "".join(out)
 
     def _emit(self, out: list[str], text: str) -> None:
@@ -305,6 +321,7 @@ class MarkdownFilter:
         self._last_out = text[-1]
         visible = text.rstrip()
         if visible:
+            self._vis_before = visible[-2] if len(visible) > 1 else self._last_vis
             self._last_vis = visible[-1]
             if not self._line_has_text and is_speakable(visible):
                 self._line_has_text = True
@@ -312,7 +329,10 @@ class MarkdownFilter:
     def _end_line(self) -> str:
         """A heading or list item without final punctuation gets a period."""
         kind, self._line_kind = self._line_kind, ""
-        if kind and self._line_has_text and self._last_vis not in _TERMINAL:
+        ended = self._last_vis in _TERMINAL or (
+            self._last_vis in _CLOSERS and self._vis_before in _TERMINAL
+        )
+        if kind and self._line_has_text and not ended:
             stop = "。" if _CJK_RE.match(self._last_vis) else "."
             self._last_vis = stop
             return stop
@@ -447,22 +467,50 @@ class MarkdownFilter:
         self._fence_bol = True
         return nl + 1
 
-    def _in_url(self, s: str, i: int) -> int:
+    def _in_url(self, s: str, i: int, out: list[str]) -> int:
+        """Inside a link's "(destination)": dropped if ")" closes it; given back
+        if whitespace (other than before a title) or a newline shows it is none."""
         n = len(s)
         j = i
         while j < n:
             c = s[j]
-            if c == "(":
+            if self._url_gap == '"':  # a title: up to the ")"
+                if c == ")":
+                    return self._url_done(j)
+                if c == "\n":
+                    break
+            elif c == ")" and (self._url_gap or self._url_depth == 1):
+                return self._url_done(j)
+            elif self._url_gap:  # spaces after the destination
+                if c in "\"'":
+                    self._url_gap = '"'
+                elif c not in " \t":
+                    break
+            elif c == "(":
                 self._url_depth += 1
             elif c == ")":
                 self._url_depth -= 1
-                if not self._url_depth:
-                    return j + 1
+            elif c in " \t":
+                self._url_gap = " "
             elif c == "\n":
-                self._url_depth = 0
-                return j
+                break
             j += 1
-        return n
+        else:
+            self._dest.append(s[i:j])
+            return n
+        self._dest.append(s[i:j])
+        self._emit(out, self._give_back())
+        return j
+
+    def _url_done(self, j: int) -> int:
+        self._url_depth, self._url_gap, self._dest = 0, "", []
+        return j + 1
+
+    def _give_back(self) -> str:
+        """The "(destination" of something that was no link, as it was written."""
+        text = "".join(self._dest)
+        self._url_depth, self._url_gap, self._dest = 0, "", []
+        return text
 
     def _in_code(self, s: str, i: int, final: bool, out: list[str]) -> int:
         n = len(s)
@@ -473,8 +521,11 @@ class MarkdownFilter:
         j = m.start()
         self._emit(out, s[i:j])
         if s[j] == "\n":
-            self._code = 0  # an unclosed span ends with its line
-            return j
+            if (s[j - 1] if j else self._prev) == "\n":
+                self._code = 0  # a blank line ends the paragraph: no span
+                self._line_start = True
+            self._emit(out, "\n")
+            return j + 1
         k = j
         while k < n and s[k] == "`":
             k += 1
@@ -538,17 +589,14 @@ class MarkdownFilter:
                 return _HOLD
             run = k - i
             after = s[k] if k < n else ""
-            if c == "`":
-                if run >= 3:
-                    self._fence, self._fence_bol = ("`", run), False
-                else:
-                    self._code = run
+            if c == "`":  # mid-line, any run opens a code span closed by the same
+                self._code = run
                 return k
             if c == "~" and run == 1:
                 self._emit(out, c)
                 return k
             if (_in_word(prev) and _in_word(after)) or (
-                (not prev or prev.isspace()) and (not after or after.isspace())
+                (not prev or prev.isspace()) and after in (" ", "\t")
             ):
                 self._emit(out, s[i:k])  # 2*3, snake_case, "a * b": not markup
             return k
@@ -561,15 +609,16 @@ class MarkdownFilter:
             # split between its "!" and "[" keeps the "!" and speaks its alt text.
             self._emit(out, c)
             return i + 1
-        if c == "]":
+        if c == "]":  # never spoken; "](" after a "[" starts a link destination
             if self._link_open:
                 if not nxt and not final:
                     return _HOLD
                 self._link_open -= 1
                 if nxt == "(":
                     self._url_depth = 1
+                    self._dest = ["("]
                     return i + 2
-            self._emit(out, c)
+            self._removed()
             return i + 1
         if c == "\\":
             if not nxt:
@@ -624,25 +673,10 @@ class MarkdownFilter:
                     return m.end()
                 if not final and n - i < _FAULT_MAX and "]]" not in s[i:]:
                     return _HOLD
-            elif _FAULT_PREFIX.startswith(rest) and len(rest) > 1 and not final:
+            elif _FAULT_PREFIX.startswith(rest) and not final:
                 return _HOLD
-        j = i + 1
-        while j < n and j - i <= _LINK_TEXT_MAX:
-            c = s[j]
-            if c == "]":
-                if j + 1 == n and not final:
-                    return _HOLD
-                if j + 1 < n and s[j + 1] == "(":
-                    self._link_open += 1
-                    return i + 1  # drop "[" (and "!"): the text is spoken
-                break
-            if c in "[\n":
-                break
-            j += 1
-        else:
-            if j == n and not final:
-                return _HOLD  # the link text so far: is a "](" coming?
-        self._emit(out, s[start : i + 1])
+        self._link_open += 1  # never spoken: the text is, at once
+        self._removed()
         return i + 1
 
 
@@ -656,39 +690,86 @@ _CODE_END_RE = re.compile(r"[`\n]")
 
 
 # ---------------------------------------------------------------------- shaper
+_WORD_MAX = 100  # no word is longer: a longer run (a hash, base64) is let out
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "M"  # combining marks (Indic vowels...)
+
+
+def _word_char(ch: str) -> bool:
+    """A letter or digit of a script that separates its words (or a mark on one)."""
+    return (ch.isalnum() or _is_mark(ch)) and not _CJK_RE.match(ch)
+
+
 class TextShaper:
-    """Per-request text pipeline: join segments, then (optionally) filter.
+    """Per-request text pipeline: join segments, filter, never end inside a word.
 
     ``feed`` returns "" until the request has something speakable (nothing can be
     said before that, and a request of only formatting ends without a socket); the
     unspeakable text before it (e.g. a lone ``¿``) is sent with the first words.
+    A trailing run of letters or digits is kept until the next segment (or
+    ``finish``) shows where its word ends, so no message ends inside a word.
+    ``speakable_since`` is when the first speakable text arrived, even if it was
+    held (by the filter or as an unfinished word): TTFB counts from there.
     """
 
-    def __init__(self, filter_markup: bool = True) -> None:
+    def __init__(self, filter_markup: bool = True, clock=time.monotonic) -> None:
         self._joiner = SegmentJoiner()
         self._filter = MarkdownFilter() if filter_markup else None
-        self._lead = ""
+        self._clock = clock
+        self._lead: list[str] = []  # unspeakable text before the first words
+        self._word: list[str] = []  # an unfinished word at the end of the output
+        self._word_len = 0
         self._started = False
+        self.speakable_since: float | None = None
 
     def feed(self, segment: str) -> str:
         text = self._joiner.join(segment)
         if self._filter is not None:
             text = self._filter.feed(text)
-        return self._release(text)
+        out = self._release(self._hold_word(text))
+        if self.speakable_since is None and (
+            self._started
+            or self._word
+            or (self._filter is not None and self._filter.holds_speakable())
+        ):
+            self.speakable_since = self._clock()
+        return out
 
     def finish(self) -> str:
         text = self._filter.finish() if self._filter is not None else ""
+        text = "".join(self._word) + text
+        self._word, self._word_len = [], 0
         if self._started:
             return text
-        text, self._lead = self._lead + text, ""
+        text, self._lead = "".join(self._lead) + text, []
         return text.lstrip() if is_speakable(text) else text
 
+    def _hold_word(self, text: str) -> str:
+        """Everything but a trailing letter/digit run, which waits for its end."""
+        if not text:
+            return ""
+        k = len(text)
+        while k > 0 and _word_char(text[k - 1]):
+            k -= 1
+        if k == 0 and self._word_len + len(text) <= _WORD_MAX:
+            self._word.append(text)  # the word goes on
+            self._word_len += len(text)
+            return ""
+        out = "".join(self._word) + text[:k]
+        rest = text[k:]
+        if len(rest) > _WORD_MAX:
+            out, rest = out + rest, ""
+        self._word, self._word_len = ([rest], len(rest)) if rest else ([], 0)
+        return out
+
     def _release(self, text: str) -> str:
-        if self._started:
+        if self._started or not text:
             return text
-        self._lead += text
-        if not is_speakable(self._lead):
+        if not is_speakable(text):  # the lead so far is unspeakable too
+            self._lead.append(text)
             return ""
         self._started = True
-        text, self._lead = self._lead.lstrip(), ""
-        return text
+        text, self._lead = "".join(self._lead) + text, []
+        return text.lstrip()

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import statistics
 import sys
 import time
@@ -27,7 +28,7 @@ import tenhost  # noqa: E402
 tenhost.ensure()
 
 import websockets  # noqa: E402
-from gradium_server import LatencyModel  # noqa: E402
+from gradium_server import LatencyModel, ServerConfig, ServerThread  # noqa: E402
 from harness import Rec, Session, named  # noqa: E402
 
 SENTENCES = [
@@ -36,6 +37,60 @@ SENTENCES = [
     "Your meeting has been moved to three o'clock.",
     "Here is a short summary of what we discussed.",
 ]
+
+
+ADDONS = Path(__file__).resolve().parent / "addons"
+
+
+def install_bench_addon(name: str) -> str:
+    """Install the addon package ``bench/addons/<name>`` into the TEN app folder, as
+    tman would (TEN loads an addon only as ``ten_packages.extension.<name>``); return
+    the addon name to put in a tester's ``set_test_mode_single``."""
+    tenhost.install_addon(ADDONS / name, name)
+    return name
+
+
+# ----------------------------------------------------------------- server process
+class ServerProcess:
+    """The local server in a forked process (its CPU is not this process's); ask it
+    for its counters over a pipe.
+
+    Fork before this process starts any thread (the child must not inherit locks)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._pipe, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(config, child), daemon=True)
+        self._proc.start()
+        self.url: str = self._pipe.recv()
+
+    def ask(self, what: str) -> Any:
+        self._pipe.send(what)
+        return self._pipe.recv()
+
+    def close(self) -> None:
+        self._pipe.send("stop")
+        self._proc.join(10)
+
+
+def _serve(config: ServerConfig, pipe) -> None:
+    with ServerThread(config) as server:
+        pipe.send(server.url)
+        while True:
+            what = pipe.recv()
+            if what == "stop":
+                return
+            if what == "opened":
+                pipe.send(server.connections_opened)
+            elif what == "open_times":
+                pipe.send([e.t for e in server.events_of("open")])
+            elif what == "audio_bytes":  # byte count of every audio message sent
+                pipe.send([m.get("audio_bytes", 0) for m in server.sent("audio")])
+            elif what == "clear_log":
+                server.clear_log()
+                pipe.send(None)
+            else:
+                pipe.send(None)
 
 
 # ----------------------------------------------------------------------- statistics

@@ -21,7 +21,8 @@ difference between the two rows is the extension's own cost.
 - gradium: the extension as shipped (prewarm on), each node waits for its
   ``connected`` status, then all stay idle.
 - baseline: a minimal ``AsyncTTS2BaseExtension`` subclass that does nothing
-  (``bench_idle_baseline``, defined here): what any TTS node costs idle, no socket.
+  (``bench/addons/bench_idle_baseline``, installed into the app folder as tman
+  would: TEN loads addons only from there): what any TTS node costs idle, no socket.
 
 After all nodes are up and 2 s of settling, the idle window (``--window-s``)
 measures: process CPU time (``time.process_time``) over the window, per node and
@@ -45,7 +46,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -55,76 +55,21 @@ import time
 from typing import Any
 
 from common import (
+    ServerProcess,
     add_latency_args,
     extension_props,
+    install_bench_addon,
     latency_from_args,
     quiet_ten_logs,
     tenhost,
     wait_connected,
 )
-from gradium_server import LatencyModel, ServerConfig, ServerThread
+from gradium_server import LatencyModel, ServerConfig
 from harness import Session
-from ten_ai_base.struct import TTSTextInput
-from ten_ai_base.tts2 import AsyncTTS2BaseExtension
-from ten_runtime import Addon, TenEnv, register_addon_as_extension
 
+# A minimal AsyncTTS2BaseExtension subclass that does nothing (no socket): its
+# package is bench/addons/bench_idle_baseline, installed into the app folder.
 BASELINE_ADDON = "bench_idle_baseline"
-
-
-class IdleBaselineExtension(AsyncTTS2BaseExtension):
-    """A TTS node that holds nothing: TEN's base class and no vendor."""
-
-    def vendor(self) -> str:
-        return "none"
-
-    async def request_tts(self, t: TTSTextInput) -> None:
-        await self.finish_request(t.request_id)
-
-    def synthesize_audio_sample_rate(self) -> int:
-        return 24000
-
-
-@register_addon_as_extension(BASELINE_ADDON)
-class IdleBaselineAddon(Addon):
-    def on_create_instance(self, ten_env: TenEnv, name: str, context) -> None:
-        ten_env.on_create_instance_done(IdleBaselineExtension(name), context)
-
-
-# ----------------------------------------------------------------- server process
-class ServerProcess:
-    """The local server in a forked process; ask it for its counters over a pipe.
-
-    Fork before this process starts any thread (the child must not inherit locks)."""
-
-    def __init__(self, config: ServerConfig) -> None:
-        ctx = multiprocessing.get_context("fork")
-        self._pipe, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(config, child), daemon=True)
-        self._proc.start()
-        self.url: str = self._pipe.recv()
-
-    def ask(self, what: str) -> Any:
-        self._pipe.send(what)
-        return self._pipe.recv()
-
-    def close(self) -> None:
-        self._pipe.send("stop")
-        self._proc.join(10)
-
-
-def _serve(config: ServerConfig, pipe) -> None:
-    with ServerThread(config) as server:
-        pipe.send(server.url)
-        while True:
-            what = pipe.recv()
-            if what == "stop":
-                return
-            if what == "opened":
-                pipe.send(server.connections_opened)
-            elif what == "open_times":
-                pipe.send([e.t for e in server.events_of("open")])
-            else:
-                pipe.send(None)
 
 
 # ------------------------------------------------------------------ process gauges
@@ -228,6 +173,8 @@ def child_config(args: argparse.Namespace) -> ServerConfig:
 def measure_idle(args: argparse.Namespace, kind: str, n: int) -> dict[str, Any]:
     server = ServerProcess(child_config(args))  # first: no thread exists yet
     try:
+        if kind == "baseline":
+            install_bench_addon(BASELINE_ADDON)
         with tenhost.AppRunner():
             quiet_ten_logs(args.verbose)
             before_rss, before_fds = rss_kb(), fd_counts()

@@ -6,8 +6,10 @@ Feeds typical LLM answers through ``TextShaper`` the way the extension does (one
 shaper per request, one ``feed`` per ``tts_text_input`` segment, ``finish`` at
 ``text_input_end``) and prints the median and p99 time per call in microseconds,
 for plain sentences, markdown-heavy sentences, and a token stream (a few
-characters per segment). ``filter off`` is the joining rule alone. Prints numbers;
-it does not pass or fail.
+characters per segment). ``filter off`` is the joining rule alone. Then one
+request of 10,000 one-character tokens of each kind (``*``, ``-`` at a line start,
+space, ``.``, backtick, ``#``, letters): a cost that grows with what is held shows
+as a p99 far above the 50 µs budget. Prints numbers; it does not pass or fail.
 """
 
 from __future__ import annotations
@@ -60,6 +62,22 @@ def run(
     return feeds, finishes
 
 
+TOKEN_KINDS = [
+    ("*", "*"),
+    ("- at line start", "-"),
+    ("space", " "),
+    (".", "."),
+    ("backtick", "`"),
+    ("#", "#"),
+    ("letters", "abcdefghij"),
+]
+BUDGET_US = 50.0
+
+
+def one_char_tokens(chars: str, count: int = 10_000) -> list[str]:
+    return [chars[i % len(chars)] for i in range(count)]
+
+
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -84,6 +102,15 @@ def main() -> None:
         print(
             f"{name:30} {chars:9.0f} {statistics.median(feeds):7.1f} "
             f"{p99(feeds):7.1f} {statistics.median(finishes):10.1f}"
+        )
+    print(f"\n10,000 one-character tokens, one request; budget {BUDGET_US:.0f} µs p99")
+    print(f"{'token':30} {'median':>7} {'p99':>7} {'max':>8} {'total ms':>9}")
+    for name, chars in TOKEN_KINDS:
+        feeds, finishes = run(one_char_tokens(chars), 1, True)
+        total = (sum(feeds) + sum(finishes)) / 1000
+        print(
+            f"{name:30} {statistics.median(feeds):7.1f} {p99(feeds):7.1f} "
+            f"{max(feeds):8.0f} {total:9.1f}"
         )
 
 

@@ -349,10 +349,10 @@ def test_word_results_stay_inside_their_request_under_interleaving(server):
     chunks = [
         ("w1", "Hello brave", False),
         ("w2", "Second request", False),
-        ("w1", "new world.", True),
+        ("w1", " new world.", True),  # tokens carry their spaces
         ("w3", "Third one", False),
-        ("w2", "speaks too.", True),
-        ("w3", "ends here.", True),
+        ("w2", " speaks too.", True),
+        ("w3", " ends here.", True),
     ]
     words = {
         "w1": ["Hello", "brave", "new", "world."],

@@ -71,8 +71,8 @@ class Watch:
                 watch.shown += [repr(obj), str(obj)]
 
         class ShownClient(base):  # type: ignore[misc, valid-type]
-            def request(self, setup):
-                stream = super().request(setup)
+            def request(self, setup, **kw):
+                stream = super().request(setup, **kw)
                 show(self, stream)
                 return stream
 

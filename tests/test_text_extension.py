@@ -78,22 +78,15 @@ def test_a_request_of_only_formatting_ends_at_once_without_the_network(server):
 
 def test_token_streams_and_sentence_streams_are_joined(server):
     async def script(s):
-        for chunk in ["Hel", "lo", " world.", "¿Qué", " tal?", "你好。", "今天好吗？"]:
+        for chunk in ["Hel", "lo", " world.", " ¿Qué", " tal?", "你好。", "今天好吗？"]:
             await s.text("r1", chunk)
         await s.text("r1", "", end=True)
         await s.wait_end("r1")
 
     run_session(props(server), script)
-    assert texts(server) == [
-        "Hel",
-        "lo",
-        " world.",
-        " ¿Qué",
-        " tal?",
-        " 你好。",
-        "今天好吗？",
-    ]
-    assert "".join(texts(server)) == "Hello world. ¿Qué tal? 你好。今天好吗？"
+    # No message ends inside a word; the stream's own spacing is kept as it is.
+    assert texts(server) == ["Hello world.", " ¿", "Qué tal?", "你好。", "今天好吗？"]
+    assert "".join(texts(server)) == "Hello world. ¿Qué tal?你好。今天好吗？"
 
 
 def test_text_filter_false_sends_markdown_as_it_is_but_still_joins(server):
@@ -109,7 +102,8 @@ def test_text_filter_false_sends_markdown_as_it_is_but_still_joins(server):
 
 def test_held_text_is_flushed_at_text_input_end_before_end_of_stream(server):
     async def script(s):
-        await s.text("r1", "Click [here")  # "[" may open a link: its text waits
+        # "here" may go on (a word); "(https://x." may be a link destination.
+        await s.text("r1", "Click [here](https://x.")
         await s.wait_for(lambda _: texts(server) == ["Click "])
         await asyncio.sleep(0.1)
         assert texts(server) == ["Click "]  # nothing more until it can be decided
@@ -119,7 +113,7 @@ def test_held_text_is_flushed_at_text_input_end_before_end_of_stream(server):
     run_session(props(server), script)
     assert [(m["type"], m.get("text")) for m in server.received()][1:] == [
         ("text", "Click "),
-        ("text", "[here"),
+        ("text", "here(https://x."),  # no ")": it was no link, its text is said
         ("end_of_stream", None),
     ]
 

@@ -50,28 +50,40 @@ JOINS = [
     (["Hello,", "world"], "Hello, world", "a space after a comma"),
     (["Wait", "..."], "Wait...", "an ellipsis attaches"),
     (["Really", "?"], "Really?", "no space before a question mark"),
-    (["He said:", '"Stop."'], 'He said: "Stop."', "an opening quote after a colon"),
+    (["He said:", '"Stop."'], 'He said:"Stop."', "no sentence end: as is"),
     (['"Stop', '"'], '"Stop"', "a lone closing quote attaches"),
-    (['"Stop."', "He left."], '"Stop." He left.', "a closing quote, then a word"),
+    (['"Stop."', "He left."], '"Stop."He left.', "no splitter cuts after a quote"),
+    (
+        ['He said "Stop.', '" He left.'],
+        'He said "Stop." He left.',
+        "stripped at a quote",
+    ),
     (
         ["He said ", '"', "Stop", '"', "."],
         'He said "Stop".',
         "quote tokens attach to the word",
     ),
-    (["Total is", "$5."], "Total is $5.", "a currency sign opens a new word"),
+    (["Total is", "$5."], "Total is$5.", "no sentence end: as is"),
     (["$", "5"], "$5", "nothing after a currency sign"),
     (["First.", "(aside)"], "First. (aside)", "an opening bracket after a sentence"),
-    (["(aside)", "Then"], "(aside) Then", "a closing bracket, then a word"),
-    (["a word", "(aside)"], "a word (aside)", "an opening bracket after a word"),
+    (["(aside)", "Then"], "(aside)Then", "a closing bracket: as is"),
+    (["a word", "(aside)"], "a word(aside)", "a word, then a bracket: as is"),
     (["(", "aside)"], "(aside)", "nothing after an opening bracket"),
     (["3.", "14"], "3.14", "a decimal point between digits"),
     (["1,", "000"], "1,000", "a thousands separator between digits"),
     (["10:", "30"], "10:30", "a time"),
     (["It is 3.", "Then"], "It is 3. Then", "a number ending a sentence, then a word"),
-    (["50%", "of them"], "50% of them", "a percent sign closes"),
+    (["50%", "of them"], "50%of them", "a percent sign: as is"),
     (["well-", "known"], "well-known", "a hyphen joins"),
     (["and/", "or"], "and/or", "a slash joins"),
-    (["e.g.", "this"], "e.g. this", "letters after a period: a new word"),
+    (["e.g.", "this one."], "e.g. this one.", "a lowercase word after an abbreviation"),
+    (["example.", "com"], "example.com", "a lowercase word after a period: a name"),
+    (["It is 3.", "Then"], "It is 3. Then", "a capital after a sentence end"),
+    (["I use ASP.", "NET Core."], "I use ASP.NET Core.", "capitals after capitals"),
+    (["Call Console.", "WriteLine()."], "Call Console.WriteLine().", "camel case"),
+    (["It is 10 a.", "m. now."], "It is 10 a.m. now.", "a single letter"),
+    (["The U.", "S."], "The U.S.", "a single capital letter"),
+    (["Mail john.", "Doe@x.com."], "Mail john.Doe@x.com.", "an e-mail"),
     (["https:", "//x.com"], "https://x.com", "a URL split at its scheme"),
     (["don", "'t"], "don't", "an English contraction"),
     (["Wait", "—", "what"], "Wait—what", "an em dash joins"),
@@ -79,14 +91,14 @@ JOINS = [
     (["Hola.", "¿Qué tal?"], "Hola. ¿Qué tal?", "an inverted question mark opens"),
     (["Vale.", "¡Vamos!"], "Vale. ¡Vamos!", "an inverted exclamation mark opens"),
     (["¿", "Qué tal?"], "¿Qué tal?", "nothing after an inverted question mark"),
-    (["Cuesta", "€5."], "Cuesta €5.", "a euro sign opens"),
+    (["Cuesta", "€5."], "Cuesta€5.", "no sentence end: as is"),
     # French
     (["l'", "homme"], "l'homme", "an elision"),
     (["aujourd’", "hui"], "aujourd’hui", "a typographic apostrophe inside a word"),
     (
         ["Il a dit", "« Bonjour »"],
-        "Il a dit « Bonjour »",
-        "a French guillemet with its inner space",
+        "Il a dit« Bonjour »",
+        "no sentence end before a guillemet: as is",
     ),
     (
         ["« Bonjour", " »"],
@@ -94,20 +106,21 @@ JOINS = [
         "French spacing before » is the segment's own",
     ),
     (
-        ["« Bonjour »", "Et après ?"],
-        "« Bonjour » Et après ?",
-        "a closing » after a space, then a word",
+        ["« Bonjour. »", "Et après ?"],
+        "« Bonjour. »Et après ?",
+        "no splitter cuts after »",
     ),
     (["Vraiment", " ?"], "Vraiment ?", "French spacing before ? is kept"),
     # German
-    (["Er sagte:", "„Halt!“"], "Er sagte: „Halt!“", "„ always opens"),
+    (["Er sagte:", "„Halt!“"], "Er sagte:„Halt!“", "no sentence end: as is"),
+    (["Gut.", "„Halt!“"], "Gut. „Halt!“", "„ opens after a sentence end"),
     (["„Halt", "“"], "„Halt“", "the German closing “ attaches"),
     (
-        ["„Halt!“", "Dann ging er."],
+        ["„Halt!", "“ Dann ging er."],
         "„Halt!“ Dann ging er.",
-        "after the German closing quote",
+        "the closing quote starts the stripped segment",
     ),
-    (["Er sagte", "»Halt«"], "Er sagte »Halt«", "German » opens when a letter follows"),
+    (["Er sagte.", "»Halt«"], "Er sagte. »Halt«", "German » opens before a letter"),
     (["Straßen", "bahn"], "Straßenbahn", "a compound split by tokens"),
     # Chinese
     (
@@ -119,7 +132,7 @@ JOINS = [
     (["好的", "，"], "好的，", "CJK punctuation attaches"),
     (["我用", "Python"], "我用Python", "mixed CJK/Latin tokens join"),
     (["Python", "很好"], "Python很好", "mixed Latin/CJK tokens join"),
-    (["Hello.", "你好。"], "Hello. 你好。", "a Latin sentence end, then CJK"),
+    (["Hello.", "你好。"], "Hello.你好。", "CJK needs no space"),
     (["你好。", "Hello."], "你好。Hello.", "a CJK full stop carries its own spacing"),
     # Japanese
     (
@@ -136,7 +149,8 @@ JOINS = [
     # Other scripts
     (["Привет.", "Как дела?"], "Привет. Как дела?", "Cyrillic sentences"),
     (["안녕하세요.", "반갑습니다."], "안녕하세요. 반갑습니다.", "Korean uses spaces"),
-    (["मैं ठीक हूँ।", "आप कैसे हैं?"], "मैं ठीक हूँ। आप कैसे हैं?", "after a Devanagari danda"),
+    (["मैं ठीक हूँ।", "आप कैसे हैं?"], "मैं ठीक हूँ।आप कैसे हैं?", "no splitter cuts at ।"),
+    (["Hi.", "आप कैसे हैं?"], "Hi. आप कैसे हैं?", "a caseless script after ."),
     # Markdown, emoji and tags at the boundary
     (
         ["**Sure!**", "Here is how."],
@@ -155,14 +169,14 @@ JOINS = [
     ),
     (["snake_", "case"], "snake_case", "an underscore inside a word"),
     (["Great!", "😊"], "Great! 😊", "an emoji after a sentence"),
-    (["😊", "Next"], "😊 Next", "a word after an emoji"),
+    (["😊", "Next"], "😊Next", "no splitter cuts after an emoji"),
     (["👍", "🏽"], "👍🏽", "a skin tone stays on its emoji"),
     (
         ["Hello.", '<break time="1s" />'],
         'Hello. <break time="1s" />',
         "Gradium's break tag needs spaces",
     ),
-    (['<break time="1s" />', "Then"], '<break time="1s" /> Then', "after a tag"),
+    (['<break time="1s" />', "Then"], '<break time="1s" />Then', "after a tag: as is"),
     (["Hello.", "\nNext"], "Hello.\nNext", "a newline is whitespace"),
     (["Hello", ""], "Hello", "an empty segment changes nothing"),
 ]
@@ -209,7 +223,20 @@ FILTERED = [
     ("See [the docs](https://example.com/a_(b)) now.", "See the docs now.", "a link"),
     ("[**Bold** link](u)", "Bold link", "emphasis inside link text"),
     ("Look: ![a chart](img.png)", "Look: a chart", "an image: its alt text"),
-    ("[sic] and [1]", "[sic] and [1]", "brackets that are no link"),
+    ("[sic] and [1]", "sic and 1", "brackets are never spoken"),
+    (
+        "See [the docs](https://x.com and more.",
+        "See the docs(https://x.com and more.",
+        "whitespace in a destination: no link, its text is given back",
+    ),
+    ('A [link](https://x.com "Title") here', "A link here", "a link with a title"),
+    ("A [link](https://x.com", "A link(https://x.com", "unclosed at the end"),
+    (
+        "Use ```pip install foo``` to install it.",
+        "Use pip install foo to install it.",
+        "a mid-line triple backtick run is an inline code span",
+    ),
+    ("Great job **", "Great job ", "trailing emphasis at the end"),
     ("Use `pip install` now.", "Use pip install now.", "inline code: spoken"),
     ("A ``x ` y`` span", "A x  y span", "inline code: no backtick is sent"),
     (
@@ -218,7 +245,11 @@ FILTERED = [
         "a fenced block is dropped",
     ),
     ("Code:\n~~~\nx = 1\n~~~\nDone.", "Code:\n\nDone.", "a tilde fence"),
-    ("Here: ```js\nf()\n```\nok", "Here: \nok", "a fence that is not at line start"),
+    (
+        "Here: ```js\nf()\n```\nok",
+        "Here: js\nf()\n\nok",
+        "a mid-line ``` opens a code span, even over lines",
+    ),
     (
         "Visit https://x.com/_a_b_ now",
         "Visit https://x.com/_a_b_ now",
@@ -336,11 +367,11 @@ def test_an_emphasis_run_at_a_segment_end_is_held_until_the_next_character():
     assert f.feed(" now.") == " now."
 
 
-def test_a_link_waits_for_its_url_and_the_url_is_never_sent():
+def test_a_link_text_goes_out_at_once_and_the_url_is_never_sent():
     f = MarkdownFilter()
-    assert f.feed("See [the") == "See "  # "[" may open a link: its text waits
-    assert f.feed(" docs]") == ""  # "](" or not?
-    assert f.feed("(https://exa") == "the docs"
+    assert f.feed("See [the") == "See the"  # brackets are never spoken: no wait
+    assert f.feed(" docs]") == " docs"  # only "]" waits: "](" or not?
+    assert f.feed("(https://exa") == ""
     assert f.feed("mple.com/x_y) now.") == " now."
 
 
@@ -361,8 +392,8 @@ def test_a_line_start_waits_only_for_its_marker():
 
 def test_finish_flushes_whatever_is_held():
     f = MarkdownFilter()
-    assert f.feed("Click [here") == "Click "
-    assert f.finish() == "[here"
+    assert f.feed("Click [here](https://x.") == "Click here"
+    assert f.finish() == "(https://x."  # no ")": it was no link
     f = MarkdownFilter()
     assert f.feed("I have 3") == "I have "  # a lone digit may be a keycap
     assert f.finish() == "3"
@@ -417,7 +448,7 @@ def test_guarder_invalid_texts_stay_unspeakable_or_untouched():
     for text in ["x = (-b ± √(b² - 4ac)) / 2a", "2H₂ + O₂ → 2H₂O", "H₂O"]:
         assert shape([text]) == text
     assert shape(["   \n\t😊，。/(]}x = (-b ± √(b² - 4ac)) / 2a"]) == (
-        "，。/(]}x = (-b ± √(b² - 4ac)) / 2a"
+        "，。/(}x = (-b ± √(b² - 4ac)) / 2a"  # brackets are never spoken
     )
 
 

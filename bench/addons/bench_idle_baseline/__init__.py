@@ -1,0 +1,1 @@
+from . import addon  # noqa: F401  (registers the addon with TEN)
