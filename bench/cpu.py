@@ -101,6 +101,18 @@ def server_config() -> ServerConfig:
 
 
 # ------------------------------------------------------------------- frame probe
+def _setup(cid: str) -> dict[str, Any]:
+    """The setup message both raw-websocket measurements send."""
+    return {
+        "type": "setup",
+        "voice_id": "synthetic",
+        "output_format": f"pcm_{SAMPLE_RATE}",
+        "model_name": "default",
+        "client_req_id": cid,
+        "close_ws_on_eos": False,
+    }
+
+
 async def _probe(url: str) -> dict[str, list[int]]:
     """The byte sizes of the audio messages the server sends for each text."""
     out: dict[str, list[int]] = {}
@@ -109,14 +121,7 @@ async def _probe(url: str) -> dict[str, list[int]]:
     ) as ws:
         for i, text in enumerate(TEXTS):
             cid = f"probe-{i}"
-            setup = {
-                "type": "setup",
-                "voice_id": "synthetic",
-                "output_format": f"pcm_{SAMPLE_RATE}",
-                "model_name": "default",
-                "client_req_id": cid,
-                "close_ws_on_eos": False,
-            }
+            setup = _setup(cid)
             for msg in (
                 setup,
                 {"type": "text", "text": text, "client_req_id": cid},
@@ -265,14 +270,7 @@ async def _ws_only(url: str, requests: int, server: ServerProcess) -> dict[str, 
 
         async def one(i: int) -> int:
             cid = f"ws-{i}"
-            setup = {
-                "type": "setup",
-                "voice_id": "synthetic",
-                "output_format": f"pcm_{SAMPLE_RATE}",
-                "model_name": "default",
-                "client_req_id": cid,
-                "close_ws_on_eos": False,
-            }
+            setup = _setup(cid)
             text = TEXTS[i % len(TEXTS)]
             for msg in (
                 setup,
