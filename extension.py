@@ -523,10 +523,9 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         is dropped; one before the previous word's (or below 0) is clamped to it;
         a stop before the start (or not finite) becomes the start. Logged once."""
         start, stop = word.start_s, word.stop_s
-        fixed = None
-        if not isinstance(start, float | int) or not math.isfinite(start):
-            fixed = f"dropped a word with start_s {start!r}"
-        else:
+        drop = not isinstance(start, float | int) or not math.isfinite(start)
+        fixed = f"dropped a word with start_s {start!r}" if drop else None
+        if not drop:
             if start < turn.last_word_s:
                 fixed = f"clamped start_s {start!r} to {turn.last_word_s!r}"
                 start = turn.last_word_s
@@ -540,7 +539,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 f"(not finite or going backwards): {fixed}; further ones fixed "
                 "silently"
             )
-        if fixed is not None and fixed.startswith("dropped"):
+        if drop:
             return None
         turn.last_word_s = start
         if (start, stop) == (word.start_s, word.stop_s):
