@@ -19,6 +19,7 @@ import gc
 import json
 import logging
 import random
+import re
 import tempfile
 import time
 from collections import Counter
@@ -46,6 +47,8 @@ WORDS = (
     "testing chaos seven eleven forty two numbers 123 and 4567 today tomorrow "
     "weather sunny rain café naïve über straße 東京 Привет мир مرحبا ok yes no"
 ).split()
+# A request's tag, wherever it sits in the text Gradium got.
+TAG = re.compile(r"Kilo\d+z")
 ODD_SEGMENTS = ("", " ", "  ", "\n\t", ",", "...", "?!", " - ", "😊", "🎉👍", "…", "*")
 REQUEST_FAULTS = (
     "error_1008",
@@ -1002,9 +1005,7 @@ def check(res: ChaosResult) -> list[str]:
                 shaped += inst.shaper.finish()
             inst.text += shaped
             inst.speakable = inst.speakable or is_speakable(shaped)
-            inst.tags.update(
-                w for w in e["text"].split() if w.startswith("Kilo") and w.endswith("z")
-            )
+            inst.tags.update(TAG.findall(e["text"]))
         elif e["op"] == "flush":
             flushes.append(e)
         elif e["op"] == "update":
@@ -1178,9 +1179,11 @@ def check(res: ChaosResult) -> list[str]:
             setup_at.setdefault(e.client_req_id, e.t)
         elif e.direction == "in" and e.type == "text" and e.text:
             text_by_cid[e.client_req_id] = text_by_cid.get(e.client_req_id, "") + e.text
-            for w in e.text.split():
-                if w.startswith("Kilo") and w.endswith("z"):
-                    text_cids.setdefault(w, set()).add(e.client_req_id)
+    # Segments are joined as they come, so a tag can be glued to an odd segment
+    # before it ("...Kilo19z"): find it in each Gradium request's whole text.
+    for cid, text in text_by_cid.items():
+        for tag in TAG.findall(text):
+            text_cids.setdefault(tag, set()).add(cid)
 
     def exposed(t_from: float, t_to: float) -> bool:
         if any(t_from - 0.05 <= t <= t_to for t in fault_times):

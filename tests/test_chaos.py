@@ -529,3 +529,18 @@ def test_checker_catches_text_that_never_reached_gradium():
     assert _tags(check(_one_request(sent=sent, server_log=served))) == {"[text]"}
     served.insert(1, LogEntry(T + 0.105, 1, "in", "text", "c1", " world."))
     assert check(_one_request(sent=sent, server_log=served)) == []
+
+
+def test_checker_finds_a_tag_glued_to_the_segment_before_it():
+    # TEN joins segments as they come: "..." + "Kilo1z hello" reaches Gradium as
+    # "...Kilo1z hello". Another Gradium request set up meanwhile (the next turn)
+    # must not be taken for this one.
+    sent = [_text(T, "r1", "...", end=False), _text(T + 0.01, "r1", "Kilo1z hello")]
+    served = [LogEntry(T + 0.05, 1, "in", "setup", "c1")]
+    served += _served("c1", "...Kilo1z hello", len(PCM))
+    served += [LogEntry(T + 0.2, 1, "in", "setup", "c2")]
+    served += _served("c2", "Kilo2z other words", 2 * len(PCM), t=T + 0.21)
+    assert check(_one_request(sent=sent, server_log=served)) == []
+    # and the check still bites when the glued tag's request got another's text
+    served[1] = LogEntry(T + 0.1, 1, "in", "text", "c1", "...Kilo1z hello there")
+    assert _tags(check(_one_request(sent=sent, server_log=served))) == {"[text]"}
