@@ -532,9 +532,9 @@ def test_checker_catches_text_that_never_reached_gradium():
 
 
 def test_checker_finds_a_tag_glued_to_the_segment_before_it():
-    # TEN joins segments as they come: "..." + "Kilo1z hello" reaches Gradium as
-    # "...Kilo1z hello". Another Gradium request set up meanwhile (the next turn)
-    # must not be taken for this one.
+    # The extension joins segments as they come: "..." + "Kilo1z hello" reaches
+    # Gradium as "...Kilo1z hello". Another Gradium request set up meanwhile (the
+    # next turn) must not be taken for this one.
     sent = [_text(T, "r1", "...", end=False), _text(T + 0.01, "r1", "Kilo1z hello")]
     served = [LogEntry(T + 0.05, 1, "in", "setup", "c1")]
     served += _served("c1", "...Kilo1z hello", len(PCM))
