@@ -90,7 +90,6 @@ _BLOCK_RE = re.compile(
 _FENCE_RE = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)")
 _MARKER_END_RE = re.compile(r"(?:^|\n)[ \t]*\d{1,3}[.)]$")  # a list number alone
 _ITEM_NUMBER_RE = re.compile(r"\d{1,3}\.")  # "2." alone: an item, or a decimal
-_NUMBER_END_RE = re.compile(r"\d[.,]$")  # a number may go on: 3. | 14, 1, | 000
 _TAIL = 256
 _ABBREV_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # e.g / i.e / a.m (the last . cut)
 _NO_VOWEL_RE = re.compile(r"[b-df-hj-np-tv-xz]+")  # nn, np, pd, tf: no word ends so
@@ -104,16 +103,15 @@ class SegmentJoiner:
 
     A producer that has shown it keeps its own spaces (a segment began or ended
     with whitespace) never gets anything added: its text is already the text.
-    ``join(segment, hold=True)`` keeps back a trailing digit followed by ``.`` or
-    ``,`` until the next segment (or ``finish``): a number is never cut between
-    two messages. A list number alone after a sentence (``how.`` + ``1.``) waits
-    the same way, and the segment after it says whether it was one.
+    A list number alone after a sentence (``how.`` + ``1.``) is kept back until
+    the next segment says whether it was one (``hold=False``: not kept, for the
+    first words of a request); ``finish`` gives back what is kept.
     """
 
     def __init__(self) -> None:
         self._tail = ""  # the last characters of the text joined so far
         self._spaced = False  # the producer keeps its own whitespace
-        self._held = ""  # joined, not passed on yet: "3." of "3.14", "1." of a list
+        self._held = ""  # joined, not passed on yet: "1." of a list, or of "1.5"
         self._item_sep = ""  # the held text is a list number alone: its separator
         self._item = False
 
@@ -139,8 +137,10 @@ class SegmentJoiner:
         elif tail and not touch and not self._spaced:
             if (
                 hold
+                and not held
                 and _ITEM_NUMBER_RE.fullmatch(segment)
                 and tail.rstrip("*_~")[-1:] in _BLOCK_AFTER
+                and not tail[-2:-1].isdigit()  # "10." + "0.": a number
             ):
                 self._item, self._item_sep = True, _separator(tail, segment)
                 self._held = segment
@@ -149,8 +149,6 @@ class SegmentJoiner:
             segment = _separator(tail, segment) + segment
         text = held + segment
         self._tail = (tail + segment.replace(_SOFT, "\n"))[-_TAIL:]
-        if hold and _NUMBER_END_RE.search(text):
-            self._held, text = text[-2:], text[:-2]
         return text
 
     def finish(self) -> str:
@@ -852,8 +850,9 @@ class TextShaper:
         self.speakable_since: float | None = None
 
     def feed(self, segment: str) -> str:
-        text = self._filter_text(self._joiner.join(segment, hold=self._started))
-        out = self._release(self._hold_word(text))
+        numbers = self._started  # the first words are never held for a number
+        text = self._filter_text(self._joiner.join(segment, hold=numbers))
+        out = self._release(self._hold_word(text, numbers))
         if self.speakable_since is None and (
             self._started
             or self._word
@@ -878,28 +877,38 @@ class TextShaper:
             return self._filter.feed(text)
         return text.replace(_SOFT, " ") if _SOFT in text else text
 
-    def _hold_word(self, text: str) -> str:
-        """Everything but a trailing letter/digit run (or a begun tag), which
-        waits for its end."""
+    def _hold_word(self, text: str, numbers: bool) -> str:
+        """Everything but what waits for what follows: a trailing letter/digit run
+        (``1,000`` and ``3.14`` are one), with ``numbers`` a trailing digit and
+        ``.`` or ``,`` (``3.`` + ``14``), and a begun Gradium tag."""
         if not text:
             return ""
-        k = len(text)
-        while k > 0 and _word_char(text[k - 1]):
+        full = "".join(self._word) + text if self._word else text
+        n = len(full)
+        k = n
+        if numbers and n > 1 and full[-1] in ".," and full[-2].isdigit():
             k -= 1
-        if k == 0 and self._word_len + len(text) <= _WORD_MAX:
-            self._word.append(text)  # the word goes on
-            self._word_len += len(text)
-            return ""
-        out = "".join(self._word) + text[:k]
-        rest = text[k:]
-        if len(rest) > _WORD_MAX:
-            out, rest = out + rest, ""
-        if "<" in out[-_TAG_MAX:]:
-            t = _tag_start(out + rest)
+        while True:
+            while k > 0 and _word_char(full[k - 1]):
+                k -= 1
+            # 1,000 and 3.14 are one word
+            if not (
+                1 < k < n
+                and full[k - 1] in ".,"
+                and full[k - 2].isdigit()
+                and full[k].isdigit()
+            ):
+                break
+            k -= 1
+        if n - k > _WORD_MAX:
+            k = n
+        if "<" in full[-_TAG_MAX:]:
+            t = _tag_start(full)
             if t >= 0:
-                out, rest = out[:t], (out + rest)[t:]
+                k = min(k, t)
+        rest = full[k:]
         self._word, self._word_len = ([rest], len(rest)) if rest else ([], 0)
-        return out
+        return full[:k]
 
     def _release(self, text: str) -> str:
         if self._started or not text:
