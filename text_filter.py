@@ -88,6 +88,7 @@ _BLOCK_RE = re.compile(
 )
 # A fence whose line does not close it (not ```inline```), anywhere.
 _FENCE_RE = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)")
+_FENCE_LINE_END_RE = re.compile(r"(?:^|\n)[ \t]*(?:`{3,}|~{3,})$")
 _MARKER_END_RE = re.compile(r"(?:^|\n)[ \t]*\d{1,3}[.)]$")  # a list number alone
 _ITEM_NUMBER_RE = re.compile(r"\d{1,3}\.")  # "2." alone: an item, or a decimal
 _TAIL = 256
@@ -161,8 +162,8 @@ def _separator(tail: str, segment: str) -> str:
     or _SOFT (a line break the producer stripped before a block)."""
     if tail[-1] == segment[0] and tail[-1] in "*_~`#-":
         return ""  # one run cut in two: "htig:*" + "* D"
-    if _FENCE_RE.match(segment):
-        return _SOFT  # a fence opens or closes a line: "20." + "```bash", "x" + "```"
+    if _FENCE_RE.match(segment) or _FENCE_LINE_END_RE.search(tail):
+        return _SOFT  # a fence line: "20." + "```bash", "ls" + "```", "```" + "Done."
     t = tail.rstrip("*_~")
     if t[-1:] in _BLOCK_AFTER and _BLOCK_RE.match(segment):
         return _SOFT  # a heading, list item, quote or rule begins a line
