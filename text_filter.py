@@ -78,7 +78,7 @@ _CJK_RE = re.compile(
 _SOFT = "\uffff"
 _SENT_END = set(".!?…")
 _OPEN_QUOTES = "\"“«‘„‹»'"
-_BLOCK_AFTER = set(".!?:…。！？：")
+_BLOCK_AFTER = set(".!?:…。！？：,，")
 _DOTTED = set(".@/:")  # in a word: a dotted name, an e-mail, a URL, a time
 # What a segment shows of a block when it starts right after a sentence end: a
 # heading, a bullet, a quote, a numbered item with its text, a rule.
@@ -86,11 +86,16 @@ _BLOCK_RE = re.compile(
     r"(?:#{1,6}[ \t]+\S|[-*+•][ \t]+\S|>[ \t]*\S|\d{1,3}[.)][ \t]+\S"
     r"|(?:([-*_])[ \t]*){3,}(?:\n|$))"
 )
-# A fence whose line does not close it (not ```inline```), anywhere.
-_FENCE_RE = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)")
+# A fence whose line does not close it (not ```inline```), or a reference
+# link's definition ("[1]: https://..."): a line of its own, after anything.
+_FENCE_RE = re.compile(
+    r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)|\[[^\]\n]{1,64}\]:[ \t]"
+)
 _FENCE_LINE_END_RE = re.compile(r"(?:^|\n)[ \t]*(?:`{3,}|~{3,})$")
-_MARKER_END_RE = re.compile(r"(?:^|\n)[ \t]*\d{1,3}[.)]$")  # a list number alone
-_ITEM_NUMBER_RE = re.compile(r"\d{1,3}\.")  # "2." alone: an item, or a decimal
+_MARKER_END_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)]$")  # a list number alone
+_ITEM_NUMBER_RE = re.compile(r"(\d{1,3})\.")  # "2." alone: an item, or a decimal
+_ITEM_RE = re.compile(f"(?:^|[\n{_SOFT}])[ \t]*(\\d{{1,3}})[.)][ \t]")  # a list number
+_NOT_ITEM_TEXT = set(".,;:!?)%/-")  # after "2." goes on a number, not an item
 _TAIL = 256
 _ABBREV_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # e.g / i.e / a.m (the last . cut)
 _NO_VOWEL_RE = re.compile(r"[b-df-hj-np-tv-xz]+")  # nn, np, pd, tf: no word ends so
@@ -115,6 +120,7 @@ class SegmentJoiner:
         self._held = ""  # joined, not passed on yet: "1." of a list, or of "1.5"
         self._item_sep = ""  # the held text is a list number alone: its separator
         self._item = False
+        self._last_item = -1  # the number of the last list item seen
 
     def join(self, segment: str, hold: bool = True) -> str:
         if _SOFT in segment:
@@ -128,27 +134,32 @@ class SegmentJoiner:
         if touch:
             self._spaced = True
         if item:  # "how." + "1." + ?: the list number's text, or a number
-            f = segment.lstrip("*_~")
-            if not touch and f[:1].isalpha():
+            if not touch and _item_text(segment):
                 held = _SOFT + held + " "
             else:
                 held = self._item_sep + held
                 if not touch:
                     held += _separator(tail, segment)
         elif tail and not touch and not self._spaced:
+            m = _ITEM_NUMBER_RE.fullmatch(segment) if hold else None
+            end = tail.rstrip("*_~")[-1:]
             if (
-                hold
-                and not held
-                and _ITEM_NUMBER_RE.fullmatch(segment)
-                and tail.rstrip("*_~")[-1:] in _BLOCK_AFTER
+                m
                 and not tail[-2:-1].isdigit()  # "10." + "0.": a number
-            ):
+                and (end in _SENT_END or end in ":：。！？" or int(m.group(1)) == self._last_item + 1)
+            ):  # "how." + "1.", "apples," + "2." after a "1.": wait for the text
                 self._item, self._item_sep = True, _separator(tail, segment)
                 self._held = segment
                 self._tail = (tail + segment)[-_TAIL:]
                 return held
-            segment = _separator(tail, segment) + segment
+            sep = _separator(tail, segment)
+            if sep == " " and (m := _MARKER_END_RE.search(tail)):
+                self._last_item = int(m.group(1))
+            segment = sep + segment
         text = held + segment
+        if "." in text or ")" in text:
+            for m in _ITEM_RE.finditer(text if tail[-1:] in ("", "\n") else "x" + text):
+                self._last_item = int(m.group(1))
         self._tail = (tail + segment.replace(_SOFT, "\n"))[-_TAIL:]
         return text
 
@@ -157,17 +168,24 @@ class SegmentJoiner:
         return held
 
 
+def _item_text(segment: str) -> bool:
+    """Whether a segment after a list number alone is its text ("Open the app"),
+    not more of a number ("0." of "2.0.1")."""
+    f = segment.lstrip("*_~")
+    return bool(f) and not (f[0].isdigit() or f[0].isspace() or f[0] in _NOT_ITEM_TEXT)
+
+
 def _separator(tail: str, segment: str) -> str:
     """What goes between two segments that touch without whitespace: "", a space,
     or _SOFT (a line break the producer stripped before a block)."""
     if tail[-1] == segment[0] and tail[-1] in "*_~`#-":
         return ""  # one run cut in two: "htig:*" + "* D"
     if _FENCE_RE.match(segment) or _FENCE_LINE_END_RE.search(tail):
-        return _SOFT  # a fence line: "20." + "```bash", "ls" + "```", "```" + "Done."
+        return _SOFT  # "20." + "```bash", "ls" + "```", "```" + "Done.", "[1]: "
     t = tail.rstrip("*_~")
     if t[-1:] in _BLOCK_AFTER and _BLOCK_RE.match(segment):
         return _SOFT  # a heading, list item, quote or rule begins a line
-    if _MARKER_END_RE.search(tail) and segment.lstrip("*_~")[:1].isalpha():
+    if _MARKER_END_RE.search(tail) and _item_text(segment):
         return " "  # "1." + "Open": a list number alone on its line needs its space
     if not t or (len(t) < len(tail) and t[-1].isspace()):
         return ""  # an opening delimiter run: what follows attaches to it
@@ -225,8 +243,8 @@ def _separator(tail: str, segment: str) -> str:
     letters = "".join(c for c in inner if c.isalpha())
     if len(letters) >= 2 and letters.isupper():
         caps_before = "".join(c for c in word if c.isalpha())
-        if not followed or (len(caps_before) >= 2 and caps_before.isupper()):
-            return ""  # ASP.NET, System.IO
+        if m.end() == len(f) or (len(caps_before) >= 2 and caps_before.isupper()):
+            return ""  # ASP.NET, System.IO!, but "Done." + "OK, so"
     if re.search(r"[a-z][A-Z]", inner):
         return ""  # Console.WriteLine
     if _NO_VOWEL_RE.fullmatch(word) or _CODE_NEXT_RE.match(f_word):
@@ -254,7 +272,7 @@ _URL_TRAIL = set(".,:;!?*~'")  # ends a sentence, not a URL (GFM autolinks)
 _URL_TRAIL_MAX = 32
 # "[label]: https://..." at a line start: a reference link's definition.
 _DEFINITION_RE = re.compile(r"\[[^\]\n]{1,64}\]:")
-_DEFINITION_PREFIX_RE = re.compile(r"\[[^\]\s]{0,64}\]?")
+_DEFINITION_PREFIX_RE = re.compile(r"\[[^\]\n.,;!?]{0,64}\]?")
 _LABEL_RE = re.compile(r"\[[^\]\[\n]{0,64}\]")  # [1] of [the guide][1]
 _CODE_SPAN_MAX = 200  # an inline code span longer than that is no span
 _TERMINAL = set(".!?:;,…。！？：；，、")
