@@ -120,6 +120,7 @@ class SegmentJoiner:
         self._held = ""  # joined, not passed on yet: "1." of a list, or of "1.5"
         self._item_sep = ""  # the held text is a list number alone: its separator
         self._item = False
+        self._item_next = False  # ... and the next number of a list seen before
         self._last_item = -1  # the number of the last list item seen
 
     def join(self, segment: str, hold: bool = True) -> str:
@@ -134,7 +135,10 @@ class SegmentJoiner:
         if touch:
             self._spaced = True
         if item:  # "how." + "1." + ?: the list number's text, or a number
-            if not touch and _item_text(segment):
+            if not touch and (
+                _item_text(segment)
+                or (segment[:1].isdigit() and self._item_next)  # "2." + "1.000"
+            ):
                 held = _SOFT + held + " "
             else:
                 held = self._item_sep + held
@@ -149,6 +153,8 @@ class SegmentJoiner:
                 and (end in _SENT_END or end in ":：。！？" or int(m.group(1)) == self._last_item + 1)
             ):  # "how." + "1.", "apples," + "2." after a "1.": wait for the text
                 self._item, self._item_sep = True, _separator(tail, segment)
+                number = int(m.group(1))
+                self._item_next = number in (1, self._last_item + 1)
                 self._held = segment
                 self._tail = (tail + segment)[-_TAIL:]
                 return held
@@ -242,9 +248,7 @@ def _separator(tail: str, segment: str) -> str:
         return ""  # inside a dotted name, an e-mail or a URL
     letters = "".join(c for c in inner if c.isalpha())
     if len(letters) >= 2 and letters.isupper():
-        caps_before = "".join(c for c in word if c.isalpha())
-        if m.end() == len(f) or (len(caps_before) >= 2 and caps_before.isupper()):
-            return ""  # ASP.NET, System.IO!, but "Done." + "OK, so"
+        return ""  # ASP.NET, System.IO
     if re.search(r"[a-z][A-Z]", inner):
         return ""  # Console.WriteLine
     if _NO_VOWEL_RE.fullmatch(word) or _CODE_NEXT_RE.match(f_word):
@@ -866,6 +870,7 @@ class TextShaper:
         self._word_len = 0
         self._started = False
         self._space_next = False  # a <break .../> was sent last: a space must follow
+        self._last_sent = " "  # the last character sent (none yet: as after a space)
         self.speakable_since: float | None = None
 
     def feed(self, segment: str) -> str:
@@ -948,13 +953,14 @@ class TextShaper:
             if not text[0].isspace():
                 text = " " + text
         if "<break" not in text:
+            self._last_sent = text[-1]
             return text
         parts: list[str] = []
         k = 0
         for m in _BREAK_RE.finditer(text):
             before = text[k : m.start()]
             parts.append(before)
-            if (before or m.start() > 0) and not text[m.start() - 1].isspace():
+            if not (text[m.start() - 1] if m.start() else self._last_sent).isspace():
                 parts.append(" ")
             parts.append(m.group())
             k = m.end()
@@ -963,4 +969,6 @@ class TextShaper:
         parts.append(text[k:])
         if k == len(text) and k:
             self._space_next = True
-        return "".join(parts)
+        text = "".join(parts)
+        self._last_sent = text[-1]
+        return text

@@ -160,7 +160,7 @@ def sentence(draw, lang: str) -> tuple[str, str]:
     text = " ".join(p for p, _ in parts)
     spoken = " ".join(s for _, s in parts)
     first = text[:1]
-    if first.isalpha():  # a capital, as a sentence starts
+    if text.split(" ", 1)[0] in WORDS[lang]:  # a capital, as a sentence starts
         text, spoken = first.upper() + text[1:], spoken[:1].upper() + spoken[1:]
     end = draw(st.sampled_from([".", ".", ".", "!", "?", ":", ","]))
     if lang == "es" and end == "?":
@@ -309,6 +309,22 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ('1. <break time="1.5s" />,\n2. <break time="1.5s" />.', ", .", 0, []),
     # TEN's splitter, before any space showed: "System." + "IO!" got a space
     ('<break time="1.5s" /> System.IO!', " System.IO!", 0, []),
+    ('<break time="1.5s" /> System.IO <break time="1.5s" />.', " System.IO .", 0, []),
+    # stripped: "2." + "1." + "000.": the next item of a list, its text a number
+    (
+        '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. 1.000.',
+        ". . 1.000.",
+        0,
+        [],
+    ),
+    ('<break time="1.5s" />.\n\n1. 1.000.', ". 1.000.", 0, []),
+    # token streams: "¿" + "<break .../>": the space before a tag in a new message
+    (
+        '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
+        ". . ¿?",
+        0,
+        [],
+    ),
 ]
 
 
