@@ -153,13 +153,12 @@ class SegmentJoiner:
                 and (end in _SENT_END or end in ":：。！？" or int(m.group(1)) == self._last_item + 1)
             ):  # "how." + "1.", "apples," + "2." after a "1.": wait for the text
                 self._item, self._item_sep = True, _separator(tail, segment)
-                number = int(m.group(1))
-                self._item_next = number in (1, self._last_item + 1)
+                self._item_next = int(m.group(1)) == self._last_item + 1 > 1
                 self._held = segment
                 self._tail = (tail + segment)[-_TAIL:]
                 return held
             sep = _separator(tail, segment)
-            if sep == " " and (m := _MARKER_END_RE.search(tail)):
+            if sep == " " and (m := _MARKER_END_RE.search(_line_end(tail))):
                 self._last_item = int(m.group(1))
             segment = sep + segment
         text = held + segment
@@ -174,6 +173,12 @@ class SegmentJoiner:
         return held
 
 
+def _line_end(tail: str) -> str:
+    """The end of the tail, enough to see a list number or a fence alone on its
+    line ("\x00": a cut, where no line starts)."""
+    return tail if len(tail) <= 16 else "\x00" + tail[-16:]
+
+
 def _item_text(segment: str) -> bool:
     """Whether a segment after a list number alone is its text ("Open the app"),
     not more of a number ("0." of "2.0.1")."""
@@ -186,12 +191,13 @@ def _separator(tail: str, segment: str) -> str:
     or _SOFT (a line break the producer stripped before a block)."""
     if tail[-1] == segment[0] and tail[-1] in "*_~`#-":
         return ""  # one run cut in two: "htig:*" + "* D"
-    if _FENCE_RE.match(segment) or _FENCE_LINE_END_RE.search(tail):
+    end = _line_end(tail)
+    if _FENCE_RE.match(segment) or _FENCE_LINE_END_RE.search(end):
         return _SOFT  # "20." + "```bash", "ls" + "```", "```" + "Done.", "[1]: "
     t = tail.rstrip("*_~")
     if t[-1:] in _BLOCK_AFTER and _BLOCK_RE.match(segment):
         return _SOFT  # a heading, list item, quote or rule begins a line
-    if _MARKER_END_RE.search(tail) and _item_text(segment):
+    if _MARKER_END_RE.search(end) and _item_text(segment):
         return " "  # "1." + "Open": a list number alone on its line needs its space
     if not t or (len(t) < len(tail) and t[-1].isspace()):
         return ""  # an opening delimiter run: what follows attaches to it
@@ -906,6 +912,15 @@ class TextShaper:
         (``1,000`` and ``3.14`` are one), with ``numbers`` a trailing digit and
         ``.`` or ``,`` (``3.`` + ``14``), and a begun Gradium tag."""
         if not text:
+            return ""
+        if (
+            self._word_len + len(text) <= _WORD_MAX
+            and _word_char(text[0])
+            and all(map(_word_char, text))
+            and (not self._word or "<" not in self._word[0])
+        ):
+            self._word.append(text)  # the word goes on
+            self._word_len += len(text)
             return ""
         full = "".join(self._word) + text if self._word else text
         n = len(full)

@@ -290,8 +290,22 @@ def check_answer(answer: str, spoken: str, seed: int, points: list[int]) -> None
         assert "".join(sent) == expected, (name, segments)
         check_messages(sent)
     sent = run(stripped_sentences(answer))
-    assert alnum("".join(sent)) == alnum(spoken), ("stripped", answer, sent)
+    heard = alnum("".join(sent))
+    if FIRST_ITEM_IS_A_NUMBER.search(answer):
+        # "how." + "1." + "000." is "1.000" or a list's "1." and "000": read as
+        # a number (the "1" is said), unless a list was seen. Nothing is lost.
+        assert is_subsequence(alnum(spoken), heard), ("stripped", answer, sent)
+    else:
+        assert heard == alnum(spoken), ("stripped", answer, sent)
     check_messages(sent)
+
+
+FIRST_ITEM_IS_A_NUMBER = re.compile(r"(?:^|\n)1\. \d")
+
+
+def is_subsequence(short: str, long: str) -> bool:
+    chars = iter(long)
+    return all(c in chars for c in short)
 
 
 # Every failure a run found, kept: (answer, spoken, token seed, cut points).
@@ -318,6 +332,8 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
         [],
     ),
     ('<break time="1.5s" />.\n\n1. 1.000.', ". 1.000.", 0, []),
+    # stripped: "…." + "1." + "000." is the number 1.000, not a list's "1."
+    ('<break time="1.5s" />. 1.000.', ". 1.000.", 0, []),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
