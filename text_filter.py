@@ -1,31 +1,39 @@
 """What the voice says: join streamed segments, strip LLM markdown and emoji.
 
 No TEN import. One ``TextShaper`` per request: ``feed(segment)`` returns the text
-to send now, ``finish()`` what is still held at the end of the request.
+to send now, ``finish()`` what is still held at the end of the request. Nothing
+of the answer is lost: what is not markup is said, and a construct that turns
+out to be none gives its text back.
 
 * ``SegmentJoiner`` concatenates segments as they are: the producers that feed a
   TTS node in TEN keep their own spaces (TEN's sentence splitter sends
   ``Visit example.`` + ``com now.``), and Gradium concatenates ``text`` messages.
   Nothing is added at a boundary with whitespace on either side, nor once the
   producer has shown it keeps its whitespace. For a producer that strips its
-  segments, ``_separator`` decides from both sides of the boundary: a space after
-  sentence-final ``.!?`` before an uppercase letter, an opening quote, ``¿¡``, a
-  bracket or a caseless script (never after a single letter, inside dotted names,
-  e-mails or URLs, before capitals after capitals, CamelCase, lowercase or digits,
-  nor inside inline code); a space after ``,`` before a letter; a newline before a
-  markdown block marker after a sentence end.
+  segments, ``_separator`` decides from both sides of the boundary: a space, or
+  nothing (never inside a dotted name, a version, an e-mail, a URL, CamelCase,
+  next to CJK). A line break such a producer removed before a block its segment
+  shows (a heading, a bullet, a fence...) is passed to the filter as ``_SOFT``,
+  which it reads as a line break and sends as a space: the joiner never writes a
+  character the filter could read as markup. A list number alone (``how.`` +
+  ``1.``) waits for the next segment, which says whether it was one.
 
 * ``MarkdownFilter`` removes what must not be read aloud, streaming: emphasis
   delimiters, headings, list and task markers, blockquotes, rules, links (the
-  text is spoken, the URL is not), inline code (spoken without backticks), fenced
-  code blocks (dropped whole), emoji and pictographs. Bare URLs, numbers,
-  punctuation, other scripts, Gradium's inline tags and the local server's
-  ``[[fault:...]]`` markers pass through. Brackets are never spoken; a mid-line
-  backtick run opens a code span closed by the same run; a link destination is
-  dropped at its ``)`` and given back if whitespace or the end shows it was none.
-  It holds back only what it cannot decide yet (a ``*`` run at the end of a
-  segment, a ``]`` until ``(`` or not, a destination, a line start that may be a
-  marker), carries its state, and never re-reads held text.
+  text is spoken, the URL is not), reference links and their definitions, inline
+  code (spoken without backticks), fenced code blocks (dropped whole), emoji and
+  pictographs. Bare URLs (up to where a URL ends), numbers, punctuation, other
+  scripts, Gradium's inline tags and the local server's ``[[fault:...]]`` markers
+  pass through. It holds back only what it cannot decide yet (a ``*`` run at the
+  end of a segment, a ``]``, a destination, a code span up to the end of its
+  line, a line start that may be a marker), carries its state, and never
+  re-reads held text: what can grow is held as a run, counted aside, and every
+  other hold is bounded.
+
+* ``TextShaper`` never ends a message inside a word, a number (after the first
+  words: a trailing digit and ``.`` or ``,`` waits, as Gradium's own agent
+  does) or a Gradium tag (``<break .../>``, ``<flush>``), and puts the spaces
+  Gradium needs around ``<break .../>``.
 """
 
 from __future__ import annotations
