@@ -96,9 +96,7 @@ _BLOCK_RE = re.compile(
 )
 # A fence whose line does not close it (not ```inline```), or a reference
 # link's definition ("[1]: https://..."): a line of its own, after anything.
-_FENCE_RE = re.compile(
-    r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)|\[[^\]\n]{1,64}\]:[ \t]"
-)
+_FENCE_RE = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)|\[[^\]\n]{1,64}\]:[ \t]")
 _FENCE_LINE_END_RE = re.compile(r"(?:^|\n)[ \t]*(?:`{3,}|~{3,})$")
 _MARKER_END_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)]$")  # a list number alone
 _ITEM_NUMBER_RE = re.compile(r"(\d{1,3})\.")  # "2." alone: an item, or a decimal
@@ -158,7 +156,11 @@ class SegmentJoiner:
             if (
                 m
                 and not tail[-2:-1].isdigit()  # "10." + "0.": a number
-                and (end in _SENT_END or end in ":：。！？" or int(m.group(1)) == self._last_item + 1)
+                and (
+                    end in _SENT_END
+                    or end in ":：。！？"
+                    or int(m.group(1)) == self._last_item + 1
+                )
             ):  # "how." + "1.", "apples," + "2." after a "1.": wait for the text
                 self._item, self._item_sep = True, _separator(tail, segment)
                 self._item_next = int(m.group(1)) == self._last_item + 1 > 1
@@ -231,7 +233,7 @@ def _separator(tail: str, segment: str) -> str:
     m = re.match(r"\S*", f)
     assert m is not None
     f_word = m.group()
-    inner = f_word.rstrip(".,;:!?)*_~`\"”’»")
+    inner = f_word.rstrip('.,;:!?)*_~`"”’»')
     # The first word has more text after it, or ends a clause: a sentence.
     followed = m.end() < len(f) or f_word[-1:] in (",", ";", "!", "?")
     if _CJK_RE.search(word) or _CJK_RE.match(first) or _CJK_RE.search(inner):
@@ -617,7 +619,10 @@ class MarkdownFilter:
         k = j
         while k > i and (
             s[k - 1] in _URL_TRAIL
-            or (s[k - 1] == ")" and self._url_parens + s.count("(", i, k) <= s.count(")", i, k - 1))
+            or (
+                s[k - 1] == ")"
+                and self._url_parens + s.count("(", i, k) <= s.count(")", i, k - 1)
+            )
         ):
             k -= 1
         self._url_parens += s.count("(", i, k) - s.count(")", i, k)

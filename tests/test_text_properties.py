@@ -28,7 +28,7 @@ import re
 
 import pytest
 from harness import ext_module
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from text_producers import stripped_sentences, ten_splitter, token_stream
 
@@ -70,7 +70,16 @@ WORDS = {
 }
 # Tokens that live inside a sentence: (as written, as spoken).
 TOKENS = {
-    "en": ["1,000", "3.14", "$5.99", "15%", "10:30", "9 a.m.", "e.g. this", "Dr. Smith"],
+    "en": [
+        "1,000",
+        "3.14",
+        "$5.99",
+        "15%",
+        "10:30",
+        "9 a.m.",
+        "e.g. this",
+        "Dr. Smith",
+    ],
     "fr": ["1 000", "3,5", "10 h 30", "5 €", "M. Dupont", "p. ex. ceci"],
     "de": ["1.000", "3,5", "10:30 Uhr", "z.B. das", "Dr. Müller", "ca. 11"],
     "es": ["1.000", "3,5", "10:30", "5 €", "Sr. García", "p. ej. esto"],
@@ -141,7 +150,9 @@ def inline(draw, lang: str) -> tuple[str, str]:
     if kind == "strike":
         return f"~~{text}~~", spoken
     if kind == "code":
-        code = draw(st.sampled_from(["npm install", "config.yaml", "x = 3.5", "ls -la"]))
+        code = draw(
+            st.sampled_from(["npm install", "config.yaml", "x = 3.5", "ls -la"])
+        )
         return f"`{code}`", code
     if kind == "link":
         url = draw(st.sampled_from(LINK_URLS))
@@ -182,7 +193,8 @@ def paragraph(draw) -> tuple[str, str]:
 def block(draw) -> tuple[str, str]:
     kind = draw(
         st.sampled_from(
-            ["para"] * 5 + ["heading", "bullets", "numbered", "quote", "fence"]
+            ["para"] * 5
+            + ["heading", "bullets", "numbered", "quote", "fence"]
             + ["table", "other", "rule"]
         )
     )
@@ -263,7 +275,7 @@ CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 def check_messages(sent: list[str]) -> None:
     """No message ends inside a word; none inside a number but the first."""
-    for k, (a, b) in enumerate(zip(sent, sent[1:])):
+    for k, (a, b) in enumerate(zip(sent, sent[1:], strict=False)):
         if WORD_CHAR.match(a[-1]) and WORD_CHAR.match(b[0]):
             assert CJK.match(a[-1]) or CJK.match(b[0]), (a, b)
         if k and re.search(r"\d[.,]$", a):
@@ -272,7 +284,7 @@ def check_messages(sent: list[str]) -> None:
 
 def cuts(text: str, points: list[int]) -> list[str]:
     marks = sorted({p % (len(text) + 1) for p in points})
-    pieces = [text[a:b] for a, b in zip([0, *marks], [*marks, len(text)])]
+    pieces = [text[a:b] for a, b in zip([0, *marks], [*marks, len(text)], strict=True)]
     return [p for p in pieces if p] + [""]
 
 
