@@ -193,7 +193,9 @@ def _item_text(segment: str) -> bool:
     """Whether a segment after a list number alone is its text ("Open the app"),
     not more of a number ("0." of "2.0.1")."""
     f = segment.lstrip("*_~")
-    return bool(f) and not (f[0].isdigit() or f[0].isspace() or f[0] in _NOT_ITEM_TEXT)
+    if not f or f[0].isdigit() or f[0].isspace() or f[0] in _NOT_ITEM_TEXT:
+        return False
+    return not (_FENCE_RE.match(segment) or _BLOCK_RE.match(segment))  # a block
 
 
 def _separator(tail: str, segment: str) -> str:

@@ -346,6 +346,14 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ('<break time="1.5s" />.\n\n1. 1.000.', ". 1.000.", 0, []),
     # stripped: "…." + "1." + "000." is the number 1.000, not a list's "1."
     ('<break time="1.5s" />. 1.000.', ". 1.000.", 0, []),
+    # stripped: "ca." + "11." + "[1]: https://...": a number, then a definition
+    (
+        '<break time="1.5s" /> [die][1] ca. 11.\n\n[1]: https://example.com/one\n'
+        '[2]: https://example.com/two\n[docs]: https://example.com/docs "Docs"',
+        " die ca. 11.",
+        0,
+        [],
+    ),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
