@@ -153,17 +153,19 @@ class SegmentJoiner:
         elif tail and not touch and not self._spaced:
             m = _ITEM_NUMBER_RE.fullmatch(segment) if hold else None
             end = tail.rstrip("*_~")[-1:]
+            number = int(m.group(1)) if m else -1
             if (
-                m
+                number >= 0
                 and not tail[-2:-1].isdigit()  # "10." + "0.": a number
                 and (
-                    end in _SENT_END
-                    or end in ":：。！？"
-                    or int(m.group(1)) == self._last_item + 1
+                    # "how." + "1.": a first item; "ca." + "11.": a number
+                    (number == 1 and (end in _SENT_END or end in ":：。！？"))
+                    # "Mix." + "2.", "apples," + "2." after a "1."
+                    or number == self._last_item + 1
                 )
-            ):  # "how." + "1.", "apples," + "2." after a "1.": wait for the text
+            ):  # wait for the text
                 self._item, self._item_sep = True, _separator(tail, segment)
-                self._item_next = int(m.group(1)) == self._last_item + 1 > 1
+                self._item_next = number == self._last_item + 1 > 1
                 self._held = segment
                 self._tail = (tail + segment)[-_TAIL:]
                 return held
@@ -207,7 +209,11 @@ def _separator(tail: str, segment: str) -> str:
     if _FENCE_RE.match(segment) or _FENCE_LINE_END_RE.search(end):
         return _SOFT  # "20." + "```bash", "ls" + "```", "```" + "Done.", "[1]: "
     t = tail.rstrip("*_~")
-    if t[-1:] in _BLOCK_AFTER and _BLOCK_RE.match(segment):
+    if (
+        t[-1:] in _BLOCK_AFTER
+        and (b := _BLOCK_RE.match(segment))
+        and not (b.group()[0].isdigit() and t[-2:-1].isdigit())  # "2.5." + "1. x"
+    ):
         return _SOFT  # a heading, list item, quote or rule begins a line
     if _MARKER_END_RE.search(end) and _item_text(segment):
         return " "  # "1." + "Open": a list number alone on its line needs its space

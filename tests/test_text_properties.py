@@ -354,6 +354,10 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
         0,
         [],
     ),
+    # stripped: "ca." + "11." + "<break .../>": a number, not an item 11
+    ('<break time="1.5s" /> ca. 11. <break time="1.5s" />.', " ca. 11. .", 0, []),
+    # random cuts: "version 2.5." + "1. <flush>.": a version, not a list item
+    ("---\n\nversion 2.5.1. <flush>.", " version 2.5.1. .", 0, [4193]),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
