@@ -154,18 +154,15 @@ class SegmentJoiner:
             m = _ITEM_NUMBER_RE.fullmatch(segment) if hold else None
             end = tail.rstrip("*_~")[-1:]
             number = int(m.group(1)) if m else -1
+            digit = tail[-2:-1].isdigit()  # "10." + "0.": a number goes on
+            following = number == self._last_item + 1 > 1  # "Mix." + "2." after "1."
             if (
-                number >= 0
-                and not tail[-2:-1].isdigit()  # "10." + "0.": a number
-                and (
-                    # "how." + "1.": a first item; "ca." + "11.": a number
-                    (number == 1 and (end in _SENT_END or end in ":：。！？"))
-                    # "Mix." + "2.", "apples," + "2." after a "1."
-                    or number == self._last_item + 1
-                )
+                # "how." + "1.": a first item; "ca." + "11.": a number
+                (number == 1 and not digit and (end in _SENT_END or end in ":：。！？"))
+                or following
             ):  # wait for the text
                 self._item, self._item_sep = True, _separator(tail, segment)
-                self._item_next = number == self._last_item + 1 > 1
+                self._item_next = following and not digit
                 self._held = segment
                 self._tail = (tail + segment)[-_TAIL:]
                 return held

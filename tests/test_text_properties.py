@@ -358,6 +358,8 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ('<break time="1.5s" /> ca. 11. <break time="1.5s" />.', " ca. 11. .", 0, []),
     # random cuts: "version 2.5." + "1. <flush>.": a version, not a list item
     ("---\n\nversion 2.5.1. <flush>.", " version 2.5.1. .", 0, [4193]),
+    # stripped: "1.000." + "2." + "<break .../>": the next item after a number
+    ('1. <break time="1.5s" /> 1.000.\n2. <break time="1.5s" />.', " 1.000. .", 0, []),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
