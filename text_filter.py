@@ -264,7 +264,8 @@ def _separator(tail: str, segment: str) -> str:
         return ""  # the rest of an e-mail or a URL: no sentence starts so
     if len(word) == 1 and word.isalpha():
         # U.S., J.K., but "B." + "I checked." and "M." + "Dupont sera là."
-        return " " if followed and len(inner) >= 1 and f_word[-1:] != "." else ""
+        initial = f_word[1:2] == "." and f_word[:1].isalpha()  # "S." of U.S.!
+        return " " if followed and not initial and f_word[-1:] != "." else ""
     if any(c in _DOTTED for c in word) and not followed:
         return ""  # inside a dotted name, an e-mail or a URL
     letters = "".join(c for c in inner if c.isalpha())
