@@ -371,7 +371,7 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     # stripped: "2." + "😊." (a piece the splitter drops): the "2" is said
     ('1. <break time="1.5s" />.\n2. 😊.', ". .", 0, []),
     # random cuts, before any space showed: "U." + "S.! ..." got a space
-    ('Die U.S.! <break time="1.5s" />.', "Die U.S.! .", 0, [5]),
+    ('Die U.S.! <break time="1.5s" />.', "Die U.S.! .", 0, [6]),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
