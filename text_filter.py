@@ -308,6 +308,14 @@ _ASCII_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _FAULT_MAX = 200
 _HOLD = -1
 _RUN_CHARS = set("*_~`#-")  # a held run of one of these is decided by what follows
+_RUN_RES = {c: re.compile(re.escape(c) + "+") for c in "*_~`#-"}
+
+
+def _run_end(s: str, k: int) -> int:
+    """The end of the run of s[k] that starts at k (s[k] one of ``*_~`#-``)."""
+    if k < len(s) and (r := _RUN_RES.get(s[k])):
+        return r.match(s, k).end()
+    return k
 
 
 class MarkdownFilter:
@@ -478,9 +486,7 @@ class MarkdownFilter:
                 return _HOLD
             self._line_start = False
             return i
-        k = j
-        while k < n and s[k] == c:
-            k += 1
+        k = _run_end(s, j)
         run = k - j
         if c in "`~":
             if k == n and not final:
@@ -547,9 +553,7 @@ class MarkdownFilter:
         ch, length = self._fence
         if self._fence_bol:
             j = _SPACES_RE.match(s, i).end()
-            k = j
-            while k < n and s[k] == ch:
-                k += 1
+            k = _run_end(s, j) if s[j : j + 1] == ch else j
             if k == n and not final:
                 return _HOLD
             if k - j >= length:
@@ -717,9 +721,7 @@ class MarkdownFilter:
             self._new_line()
             return i + 1
         if c in "*_~`":
-            k = i
-            while k < n and s[k] == c:
-                k += 1
+            k = _run_end(s, i)
             if k == n and not final:
                 return _HOLD
             if c == "`":  # mid-line: a code span closed by the same run, or none
