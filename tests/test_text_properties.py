@@ -372,6 +372,8 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ('1. <break time="1.5s" />.\n2. 😊.', ". .", 0, []),
     # random cuts, before any space showed: "U." + "S.! ..." got a space
     ('Die U.S.! <break time="1.5s" />.', "Die U.S.! .", 0, [6]),
+    # a token stream, before any space showed: "tem." + "I" + "O." got a space
+    ("- System.IO.", "System.IO.", 195, []),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
