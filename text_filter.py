@@ -243,7 +243,7 @@ def _separator(tail: str, segment: str) -> str:
     followed = m.end() < len(f) or f_word[-1:] in (",", ";", "!", "?")
     if _CJK_RE.search(word) or _CJK_RE.match(first) or _CJK_RE.search(inner):
         return ""  # a Latin "." inside CJK text ends no sentence: 继承React.Component
-    if len(f) == 1:
+    if len(f) == 1 and f.isalpha():
         return ""  # "tem." + "I" (+ "O."): a token, not a sentence
     if emphasis or opens or first in "([" or _PICT_RE.match(first):
         return " "  # Shipped. **Note:**, Hola. ¿Qué?, Great! 😊
