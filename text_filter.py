@@ -155,7 +155,8 @@ class SegmentJoiner:
             end = tail.rstrip("*_~")[-1:]
             number = int(m.group(1)) if m else -1
             digit = tail[-2:-1].isdigit()  # "10." + "0.": a number goes on
-            following = number == self._last_item + 1 > 1  # "Mix." + "2." after "1."
+            # "Mix." + "2." after a "1." (but "3," + "5.": 3,5)
+            following = number == self._last_item + 1 > 1 and not (digit and end == ",")
             if (
                 # "how." + "1.": a first item; "ca." + "11.": a number
                 (number == 1 and not digit and (end in _SENT_END or end in ":：。！？"))

@@ -374,6 +374,15 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ('Die U.S.! <break time="1.5s" />.', "Die U.S.! .", 0, [6]),
     # a token stream, before any space showed: "tem." + "I" + "O." got a space
     ("- System.IO.", "System.IO.", 195, []),
+    # stripped, after a list of four: "3," + "5." is 3,5, not the item 5
+    (
+        '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. <break time="1.5s" />.'
+        '\n3. <break time="1.5s" />.\n4. <break time="1.5s" />.\n\n'
+        '<break time="1.5s" /> 3,5. <break time="1.5s" />.',
+        ". . . . .  3,5. .",
+        0,
+        [],
+    ),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
