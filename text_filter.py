@@ -244,8 +244,10 @@ def _separator(tail: str, segment: str) -> str:
     followed = m.end() < len(f) or f_word[-1:] in (",", ";", "!", "?")
     if _CJK_RE.search(word) or _CJK_RE.match(first) or _CJK_RE.search(inner):
         return ""  # a Latin "." inside CJK text ends no sentence: 继承React.Component
-    if len(f) == 1 and f.isalpha():
-        return ""  # "tem." + "I" (+ "O."): a token, not a sentence
+    if m.end() == len(f) and f_word[-1].isalnum():
+        # "tem." + "I", "Console." + "Wri": one word and no end, a token (a
+        # stripping producer's segments end where its splitter cut: . , ! ?)
+        return ""
     if emphasis or opens or first in "([" or _PICT_RE.match(first):
         return " "  # Shipped. **Note:**, Hola. ¿Qué?, Great! 😊
     if first == "<" and nxt.isalpha():

@@ -383,6 +383,8 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
         0,
         [],
     ),
+    # a token stream, before any space showed: "Console" + "." + "Wri" + "t"
+    ('Console.WriteLine <break time="1.5s" />.', "Console.WriteLine .", 1, []),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
