@@ -123,7 +123,7 @@ class SegmentJoiner:
     def __init__(self) -> None:
         self._tail = ""  # the last characters of the text joined so far
         self._spaced = False  # the producer keeps its own whitespace
-        self._held = ""  # joined, not passed on yet: "1." of a list, or of "1.5"
+        self._held = ""  # joined, not passed on yet: a list number alone ("1.")
         self._item_sep = ""  # the held text is a list number alone: its separator
         self._item = False
         self._item_next = False  # ... and the next number of a list seen before
