@@ -126,7 +126,6 @@ class SegmentJoiner:
         self._held = ""  # joined, not passed on yet: a list number alone ("1.")
         self._item_sep = ""  # the held text is a list number alone: its separator
         self._item = False
-        self._item_next = False  # ... and the next number of a list seen before
         self._last_item = -1  # the number of the last list item seen
 
     def join(self, segment: str, hold: bool = True) -> str:
@@ -141,10 +140,7 @@ class SegmentJoiner:
         if touch:
             self._spaced = True
         if item:  # "how." + "1." + ?: the list number's text, or a number
-            if not touch and (
-                _item_text(segment)
-                or (segment[:1].isdigit() and self._item_next)  # "2." + "1.000"
-            ):
+            if not touch and _item_text(segment):  # a digit: "3." + "14", said
                 held = _SOFT + held + " "
             else:
                 held = self._item_sep + held
@@ -163,7 +159,6 @@ class SegmentJoiner:
                 or following
             ):  # wait for the text
                 self._item, self._item_sep = True, _separator(tail, segment)
-                self._item_next = following and not digit
                 self._held = segment
                 self._tail = (tail + segment)[-_TAIL:]
                 return held

@@ -345,6 +345,7 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ('<break time="1.5s" /> System.IO!', " System.IO!", 0, []),
     ('<break time="1.5s" /> System.IO <break time="1.5s" />.', " System.IO .", 0, []),
     # stripped: "2." + "1." + "000.": the next item of a list, its text a number
+    # (the "2" is said: a number is never dropped for a list number)
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. 1.000.',
         ". . 1.000.",
@@ -366,6 +367,14 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ('<break time="1.5s" /> ca. 11. <break time="1.5s" />.', " ca. 11. .", 0, []),
     # random cuts: "version 2.5." + "1. <flush>.": a version, not a list item
     ("---\n\nversion 2.5.1. <flush>.", " version 2.5.1. .", 0, [4193]),
+    # stripped, after a list of two: "3." + "14." is 3.14, not the item 3
+    (
+        '1. <break time="1.5s" />.\n2. <break time="1.5s" />.\n\n'
+        '<break time="1.5s" />. 3.14.',
+        ". . . 3.14.",
+        0,
+        [],
+    ),
     # stripped: "1.000." + "2." + "<break .../>": the next item after a number
     ('1. <break time="1.5s" /> 1.000.\n2. <break time="1.5s" />.', " 1.000. .", 0, []),
     # stripped: "2." + "😊." (a piece the splitter drops): the "2" is said
