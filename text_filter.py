@@ -89,14 +89,14 @@ _OPEN_QUOTES = "\"“«‘„‹»'"
 _BLOCK_AFTER = set(".!?:…。！？：,，")
 _DOTTED = set(".@/:")  # in a word: a dotted name, an e-mail, a URL, a time
 # What a segment shows of a block when it starts right after a sentence end: a
-# heading, a bullet, a quote, a numbered item with its text, a rule.
+# heading, a bullet, a quote, a numbered item with its text, a rule, a reference
+# link's definition ("[1]: https://...").
 _BLOCK_RE = re.compile(
     r"(?:#{1,6}[ \t]+\S|[-*+•][ \t]+\S|>[ \t]*\S|\d{1,3}[.)][ \t]+\S"
-    r"|(?:([-*_])[ \t]*){3,}(?:\n|$))"
+    r"|(?:([-*_])[ \t]*){3,}(?:\n|$)|\[[^\]\n]{1,64}\]:[ \t])"
 )
-# A fence whose line does not close it (not ```inline```), or a reference
-# link's definition ("[1]: https://..."): a line of its own, after anything.
-_FENCE_RE = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)|\[[^\]\n]{1,64}\]:[ \t]")
+# A fence whose line does not close it (not ```inline```): after anything.
+_FENCE_RE = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)")
 _FENCE_LINE_END_RE = re.compile(r"(?:^|\n)[ \t]*(?:`{3,}|~{3,})$")
 _MARKER_END_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)]$")  # a list number alone
 _ITEM_NUMBER_RE = re.compile(r"(\d{1,3})\.")  # "2." alone: an item, or a decimal
@@ -200,7 +200,7 @@ def _separator(tail: str, segment: str) -> str:
         return ""  # one run cut in two: "htig:*" + "* D"
     end = _line_end(tail)
     if _FENCE_RE.match(segment) or _FENCE_LINE_END_RE.search(end):
-        return _SOFT  # "20." + "```bash", "ls" + "```", "```" + "Done.", "[1]: "
+        return _SOFT  # "20." + "```bash", "ls" + "```", "```" + "Done."
     t = tail.rstrip("*_~")
     if (
         t[-1:] in _BLOCK_AFTER

@@ -394,6 +394,15 @@ FOUND: list[tuple[str, str, int, list[int]]] = [
     ),
     # a token stream, before any space showed: "Console" + "." + "Wri" + "t"
     ('Console.WriteLine <break time="1.5s" />.', "Console.WriteLine .", 1, []),
+    # random cuts: "[die die]" + "[1]: <break .../>": a reference link, no definition
+    (
+        "# [Straßenbahn heute][1] *die die die Straßenbahn Straßenbahn* [die die][1]: "
+        '<break time="1.5s" />.\n\n[1]: https://example.com/one\n'
+        '[2]: https://example.com/two\n[docs]: https://example.com/docs "Docs"',
+        "Straßenbahn heute die die die Straßenbahn Straßenbahn die die: .",
+        0,
+        [72],
+    ),
     # token streams: "¿" + "<break .../>": the space before a tag in a new message
     (
         '<break time="1.5s" />.\n\n1. <break time="1.5s" />.\n2. ¿<break time="1.5s" />?',
