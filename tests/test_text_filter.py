@@ -661,7 +661,7 @@ def test_issue_26_case(case, segments, expected):
 
 
 def _ends_in_number(a: str, b: str) -> bool:
-    return bool(re.search(r"\d[.,]?$", a) and re.match(r"\d", b))
+    return bool(re.search(r"\d[.,]?\Z", a) and re.match(r"\d", b))
 
 
 @pytest.mark.parametrize(
