@@ -35,7 +35,7 @@ from text_producers import stripped_sentences, ten_splitter, token_stream
 TextShaper = ext_module("text_filter").TextShaper
 
 settings.register_profile(
-    "ci",
+    "text_properties_ci",
     max_examples=200,
     derandomize=True,
     deadline=None,
@@ -43,14 +43,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "long",
+    "text_properties_long",
     max_examples=int(os.environ.get("TEXT_PROPERTIES_EXAMPLES", "5000")),
     derandomize=False,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-PROFILE = settings.get_profile(os.environ.get("TEXT_PROPERTIES", "ci"))
+PROFILE = settings.get_profile(
+    "text_properties_" + os.environ.get("TEXT_PROPERTIES", "ci")
+)
 
 HELD_MAX = 300  # characters held back at any time (a code span is the longest)
 
