@@ -285,35 +285,57 @@ async def test_an_idle_expiry_after_a_long_life_proves_the_endpoint(
 
 
 # ======================================================================== 1008
+# The one table of what a 1008 means, by phase then message (``classify``).
+# BEFORE: the request had no ready on a socket that never had one (the key is
+# untested); AFTER: the request had its ready; TOOK_KEY: this request had no ready
+# yet, but another one on the socket did (the server took the key).
+BEFORE, AFTER, TOOK_KEY = "before", "after", "took_key"
 CLASSIFY_TABLE = [
-    # (code, message, fatal, cause): reference §5, each documented situation
-    (1008, "API key is revoked or expired", True, "auth"),
-    (1008, "API key is missing", True, "auth"),
-    (1008, "Invalid API key", True, "auth"),
-    (1008, "x-api-key invalid", True, "auth"),
-    (1008, "temporary token expired", True, "auth"),
-    (1008, "too many concurrent requests", False, "limit"),
-    (1008, "concurrency limit reached for this API key", False, "limit"),
-    (1008, "rate limit exceeded", False, "limit"),
-    (1008, "out of credits", False, "limit"),
-    (1008, "text before setup: setup must be the first message", False, "limit"),
-    (1008, "unsupported output_format 'mp3'", False, "limit"),
-    (1008, "idle timeout: no message received", False, "expiry"),
-    (1008, "session duration exceeded", False, "expiry"),
-    (1008, "policy violation", False, "limit"),  # unknown
-    (1008, "", False, "limit"),
-    (1002, "unknown model", True, "config"),
-    (1003, "invalid setup", True, "config"),
-    (1011, "API key is revoked or expired", False, "transient"),  # not a 1008
-    (1011, "no worker available", False, "transient"),
-    (1000, "", False, "transient"),
-    (None, "", False, "transient"),
+    # (code, message, phase, fatal, cause): reference §5, each documented situation
+    (1008, "API key is revoked or expired", BEFORE, True, "auth"),  # documented
+    (1008, "API key is revoked or expired", AFTER, False, "limit"),  # next handshake
+    (1008, "API key is revoked or expired", TOOK_KEY, False, "limit"),
+    (1008, "API key is missing", BEFORE, True, "auth"),
+    (1008, "Invalid API key", BEFORE, True, "auth"),
+    (1008, "x-api-key invalid", BEFORE, True, "auth"),
+    (1008, "temporary token expired", BEFORE, True, "auth"),
+    (1008, "Unauthorized", BEFORE, True, "auth"),
+    (1008, "Authentication failed", BEFORE, True, "auth"),
+    (1008, "Unauthorized", AFTER, False, "limit"),
+    (1008, "too many concurrent requests", BEFORE, False, "limit"),
+    (1008, "concurrency limit reached for this API key", BEFORE, False, "limit"),
+    (1008, "rate limit exceeded", BEFORE, False, "limit"),
+    (1008, "out of credits", BEFORE, False, "limit"),
+    (1008, "model overloaded, try again", BEFORE, False, "limit"),
+    # setup, voice, format: invalid configuration, in the server's words
+    (1008, "text before setup: setup must be the first message", BEFORE, True, "config"),
+    (1008, "missing key 'voice_id' in setup", BEFORE, True, "config"),
+    (1008, "unsupported output_format 'mp3'", BEFORE, True, "config"),
+    (1008, "unknown voice 'nobody'", BEFORE, True, "config"),
+    (1008, "invalid json_config", BEFORE, True, "config"),
+    (1008, "unsupported output_format 'mp3'", AFTER, False, "limit"),
+    (1008, "text contains invalid tokens", BEFORE, False, "limit"),  # not the key
+    (1008, "text contains invalid tokens", AFTER, False, "limit"),
+    (1008, "idle timeout: no message received", BEFORE, False, "expiry"),
+    (1008, "idle timeout: no message received", AFTER, False, "expiry"),
+    (1008, "session duration exceeded", AFTER, False, "expiry"),
+    (1008, "policy violation", BEFORE, False, "limit"),  # unknown
+    (1008, "policy violation", AFTER, False, "limit"),
+    (1008, "", BEFORE, False, "limit"),
+    (1002, "unknown model", BEFORE, True, "config"),
+    (1003, "invalid setup", AFTER, True, "config"),
+    (1011, "API key is revoked or expired", BEFORE, False, "transient"),  # not a 1008
+    (1011, "no worker available", BEFORE, False, "transient"),
+    (1000, "", BEFORE, False, "transient"),
+    (None, "", BEFORE, False, "transient"),
 ]
 
 
-@pytest.mark.parametrize(("code", "message", "fatal", "cause"), CLASSIFY_TABLE)
-def test_classify(code, message, fatal, cause):
-    verdict = gt().classify(code, message)
+@pytest.mark.parametrize(("code", "message", "phase", "fatal", "cause"), CLASSIFY_TABLE)
+def test_classify(code, message, phase, fatal, cause):
+    verdict = gt().classify(
+        code, message, after_ready=phase == AFTER, key_accepted=phase != BEFORE
+    )
     assert (verdict.fatal, verdict.cause) == (fatal, cause)
 
 
@@ -375,7 +397,7 @@ async def _scripted_1008(message: str, *, frame: bool) -> tuple[list[dict], list
 @pytest.mark.parametrize("frame", [True, False], ids=["error_frame", "close_only"])
 @pytest.mark.parametrize(
     ("message", "fatal"),
-    [(m, f) for code, m, f, _ in CLASSIFY_TABLE if code == 1008],
+    [(m, f) for code, m, p, f, _ in CLASSIFY_TABLE if code == 1008 and p == BEFORE],
 )
 async def test_a_1008_before_ready_is_fatal_only_for_a_bad_key(message, fatal, frame):
     setups, events = await _scripted_1008(message, frame=frame)
