@@ -508,7 +508,6 @@ class TTSRequest:
         self._conn: _Connection | None = None
         self._left: _Connection | None = None  # the socket a replay must avoid
         self._wakeup = asyncio.Event()
-        self._word_dropped = False  # a word that is not valid Unicode was dropped
         # Events for the consumer, tagged with their attempt; one waiter at a time,
         # woken once per batch of events, not once per event.
         self._queue: deque[tuple[int, Event]] = deque()
@@ -1413,17 +1412,7 @@ class GradiumTTSClient:
     def _on_word(conn: _Connection, request: TTSRequest, msg: dict[str, Any]) -> None:
         text = msg.get("text")
         if type(text) is not str:
-            text = ""
-        elif not _encodable(text):
-            # a lone surrogate (what orjson refuses outright): the word only
-            if not request._word_dropped:
-                request._word_dropped = True
-                log.warning(
-                    "gradium socket #%d: a word that is not valid Unicode dropped "
-                    "(further ones silently)",
-                    conn.number,
-                )
-            return
+            text = ""  # (a lone surrogate cannot get here: _loads refuses it)
         start = _float(msg.get("start_s"), missing=0.0)
         stop = _float(msg.get("stop_s"), missing=start)
         request._deliver(Word(_server_text(text, conn, limit=0), start, stop))
