@@ -354,10 +354,13 @@ def test_classify_http_status(status, fatal, cause):
     assert (verdict.fatal, verdict.cause) == (fatal, cause)
 
 
-async def _scripted_1008(message: str, *, frame: bool) -> tuple[list[dict], list[Any]]:
+async def _scripted_1008(
+    message: str, *, frame: bool, after_ready: bool = False
+) -> tuple[list[dict], list[Any]]:
     """A server that answers every setup with a 1008 (an ``error`` frame with
-    ``message`` then close 1008, or only the close with ``message`` as reason);
-    returns the setups it got and the request's events."""
+    ``message`` then close 1008, or only the close with ``message`` as reason),
+    after a ``ready`` and one audio frame when ``after_ready``; returns the setups
+    it got and the request's events."""
     setups: list[dict] = []
 
     async def handler(ws) -> None:
@@ -367,6 +370,14 @@ async def _scripted_1008(message: str, *, frame: bool) -> tuple[list[dict], list
             msg = json.loads(raw)
             if msg.get("type") == "setup":
                 setups.append(msg)
+                scope = {"client_req_id": msg.get("client_req_id")}
+                if after_ready:
+                    await ws.send(
+                        json.dumps({"type": "ready", "sample_rate": RATE, **scope})
+                    )
+                    await ws.send(
+                        json.dumps({"type": "audio", "audio": "AAAA", **scope})
+                    )
                 if frame:
                     await ws.send(
                         json.dumps(
@@ -407,6 +418,51 @@ async def test_a_1008_before_ready_is_fatal_only_for_a_bad_key(message, fatal, f
     assert failed.error.vendor_code == "1008"
     # a bad key: at once, no replay; anything else: replayed once, then reported
     assert len(setups) == (1 if fatal else 2), setups
+    if fatal:  # what to fix, in the server's words
+        fix = "API key" if "auth" == failed.error.cause else "invalid configuration"
+        assert fix in failed.error.message and message in failed.error.message
+
+
+@pytest.mark.parametrize("frame", [True, False], ids=["error_frame", "close_only"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "API key is revoked or expired",
+        "missing key 'voice_id' in setup",
+        "Unauthorized",
+        "too many concurrent requests",
+    ],
+)
+async def test_a_1008_after_ready_ends_the_request_non_fatal(message, frame):
+    """After ready (and audio) the key was accepted: whatever the 1008 says, that
+    request ends NON_FATAL, once; the next handshake decides about the key."""
+    setups, events = await _scripted_1008(message, frame=frame, after_ready=True)
+    failed = events[-1]
+    assert isinstance(failed, gt().Failed), events
+    assert [type(e) for e in events] == [gt().Ready, gt().Audio, gt().Failed]
+    assert failed.error.fatal is False, failed.error
+    assert failed.error.vendor_code == "1008"
+    assert len(setups) == 1  # audio went out: no replay
+
+
+def test_a_key_error_from_a_retired_regional_host_says_so():
+    g = gt()
+    verdict = g.classify(1008, "API key is revoked or expired")
+    for host in ("eu.api.gradium.ai", "us.api.gradium.ai:443"):
+        text = g._says_what_to_fix("API key is revoked or expired", verdict, host)
+        assert "retired regional host" in text and "api.gradium.ai" in text
+    plain = g._says_what_to_fix("API key is revoked or expired", verdict, "api.gradium.ai")
+    assert "retired" not in plain and "check the API key" in plain
+    # a refused upgrade (401) at a retired host says so too
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.http11 import Response
+
+    refused = InvalidStatus(Response(401, "Unauthorized", Headers()))
+    err = g._handshake_error(refused, "wss://eu.api.gradium.ai/api/speech/tts", 5)
+    assert err.fatal and "retired regional host" in err.message
+    err = g._handshake_error(refused, "wss://api.gradium.ai/api/speech/tts", 5)
+    assert "retired" not in err.message
 
 
 async def test_concurrency_cap_on_a_fresh_standby_after_an_interruption_is_not_fatal(
