@@ -418,3 +418,76 @@ async def test_a_frame_over_max_size_is_reported_naming_its_size():
     error = events[-1].error
     assert "too large" in error.message and "bytes" in error.message, error
     assert error.vendor_code == "1009"
+
+
+# --------------------------------------------------------------- through the node
+class ScriptedThread:
+    """``Scripted`` on its own loop in a thread, for the extension's tests."""
+
+    def __init__(self, script: Script | None = None) -> None:
+        import threading
+
+        self.server = Scripted(script)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self.server.__aenter__())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self.server.__aexit__())
+        self._loop.close()
+
+    def __enter__(self) -> Scripted:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self.server
+
+    def __exit__(self, *exc: Any) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def test_the_node_shows_no_key_and_one_line_per_id(caplog, ten_host):
+    """Gradium's request id holding the key and a newline, the key in a word and
+    in an error: nothing the node sends over the graph holds the key, and its log
+    lines (the stand-in's, through Python logging) hold neither the key nor a
+    raw newline from our TEN request id ("r\\n1") or Gradium's."""
+    from harness import KEY as NODE_KEY
+    from harness import named, props, run_session
+
+    if ten_host != "standin":
+        pytest.skip("TEN's log lines reach Python logging on the stand-in only")
+    caplog.set_level(logging.DEBUG)
+
+    async def script(ws: Any, cid: str, server: Scripted) -> None:
+        scope = {"client_req_id": cid}
+        await send(ws, {"type": "ready", "sample_rate": 16000, **scope,
+                        "request_id": f"{NODE_KEY}\nsecond"})
+        await send(ws, {"type": "text", "text": NODE_KEY, "start_s": 0.0, **scope})
+        await send(ws, {"type": NODE_KEY, **scope})
+        await send(ws, {"type": "audio", "audio": AUDIO_B64, **scope})
+        await send(ws, {"type": "error", "code": 1011, "message": f"boom {NODE_KEY}",
+                        **scope})
+
+    async def play(s: Any) -> None:
+        await s.text("r\n1", "Hello there.", True, {"session_id": "s", "turn_id": 1})
+        await s.wait_end("r\n1")
+
+    with ScriptedThread(script) as server:
+        sess = run_session(props(server, enable_words=True), play)
+    for r in sess.records:
+        assert NODE_KEY not in json.dumps(r.props), (r.name, r.props)
+    (error,) = named(sess.records, "error")
+    vendor = error.props["vendor_info"]["message"]
+    assert "boom ***" in vendor and "gradium request_id ***\\nsecond" in vendor
+    (end,) = named(sess.records, "tts_audio_end")
+    assert end.props["reason"] == 3  # an error
+    lines = [r.getMessage() for r in caplog.records
+             if not r.name.startswith("websockets.server")]
+    assert any("r\\n1" in line for line in lines)
+    for line in lines:
+        assert NODE_KEY not in line, line
+        assert "\n" not in line, line
