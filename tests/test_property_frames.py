@@ -15,8 +15,8 @@ bound (2 x ``response_timeout_s`` plus slack), and after ``aclose()`` the server
 sees no socket of the client open.
 
 Bounded and derandomized in the normal suite; ``GRADIUM_PROPERTY_EXAMPLES`` and
-``GRADIUM_PROPERTY_STEPS`` make a longer run (random seeds unless
-``GRADIUM_PROPERTY_SEED`` is set). The server records every handshake's time
+``GRADIUM_PROPERTY_STEPS`` make a longer run, with random seeds (a failure
+prints its ``@reproduce_failure`` blob). The server records every handshake's time
 (``HostileServer.handshakes``) for a connect-budget invariant (issue 25, part B).
 Cases it found are kept as explicit regressions at the end of this file.
 """
@@ -51,7 +51,6 @@ STEP_S = 0.02  # how long the loop runs after each step
 
 EXAMPLES = int(os.environ.get("GRADIUM_PROPERTY_EXAMPLES", "20"))
 STEPS = int(os.environ.get("GRADIUM_PROPERTY_STEPS", "20"))
-SEED = os.environ.get("GRADIUM_PROPERTY_SEED")
 LONG_RUN = "GRADIUM_PROPERTY_EXAMPLES" in os.environ
 
 
@@ -444,15 +443,10 @@ class HostileServerMachine(RuleBasedStateMachine):
 
 def test_a_generated_hostile_server_breaks_no_invariant(parser_mode):
     """Runs in both parser modes (with and without orjson / pybase64)."""
-    seed_settings = (
-        settings(derandomize=False)
-        if LONG_RUN and SEED is None
-        else settings(derandomize=SEED is None)
-    )
     run_state_machine_as_test(
         HostileServerMachine,
         settings=settings(
-            seed_settings,
+            derandomize=not LONG_RUN,
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
             deadline=None,
@@ -460,4 +454,45 @@ def test_a_generated_hostile_server_breaks_no_invariant(parser_mode):
             suppress_health_check=list(HealthCheck),
             print_blob=True,
         ),
+    )
+
+
+# ------------------------------------------------- what the machine found, kept
+def _replay(steps: Any) -> None:
+    """Run one found sequence on a fresh machine, checking after each step."""
+    machine = HostileServerMachine()
+    try:
+        for step in steps:
+            step(machine)
+            machine.nothing_escaped()
+            machine.each_request_ends_at_most_once_and_last()
+            machine.no_secret_anywhere()
+    finally:
+        machine.teardown()
+
+
+def test_found_the_key_as_a_message_type_reached_the_debug_log(parser_mode):
+    """Found on main's code (both modes): an unknown ``type`` holding the key was
+    logged as it came ("ignoring message type 'x-api-key: ...'")."""
+    _replay(
+        [
+            lambda m: m.request_arrives("V"),
+            lambda m: m.server_sends(
+                0, Known(0), [Frame({"type": f"x-api-key: {KEY}\n", "note": KEY})]
+            ),
+            lambda m: m.time_passes(0.05),
+        ]
+    )
+
+
+def test_found_a_deep_frame_crashed_the_reader_on_the_json_fallback(parser_mode):
+    """Found on main's code, fallback mode: a 3,000-deep array raised
+    RecursionError in the reader, which died and left its socket open."""
+    _replay(
+        [
+            lambda m: m.request_arrives("0"),
+            lambda m: m.server_sends(0, ..., ["[" * 3000 + "]" * 3000]),
+            lambda m: m.server_answers_normally(0, 0),
+            lambda m: m.time_passes(0.05),
+        ]
     )
