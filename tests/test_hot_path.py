@@ -288,6 +288,40 @@ def test_loads_raises_value_error_on_bad_input(raw):
         gradium_tts._loads(raw)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": NaN}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e400}',
+        b'{"a": "\\ud800"}',  # a lone surrogate escape
+        b'{"a": "x\\udc00y"}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+def test_loads_refuses_the_same_frames_in_both_modes(raw):
+    with pytest.raises((ValueError, RecursionError)):
+        gradium_tts._loads(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        (b'{"a": "\\ud83d\\ude00"}', {"a": "\U0001f600"}),  # a pair is fine
+        (b'{"a": 123456789012345678901234567890}', {"a": 1.2345678901234568e29}),
+        (b'{"a": 18446744073709551615}', {"a": 2**64 - 1}),
+    ],
+)
+def test_loads_reads_the_same_values_in_both_modes(raw, want):
+    assert gradium_tts._loads(raw) == want
+
+
+@pytest.mark.parametrize("data", ["AAEC=", "AAECAw=", "AAECAw", "AAECAw===", "AA==AA=="])
+def test_b64decode_refuses_bad_padding_in_both_modes(data):
+    with pytest.raises(binascii.Error):
+        gradium_tts._b64decode(data)
+
+
 FALLBACK = textwrap.dedent(
     """
     import asyncio, base64, json, sys
