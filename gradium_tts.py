@@ -51,7 +51,6 @@ from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.protocol import State
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -59,6 +58,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.protocol import State
 
 try:  # optional fast paths: the same job in C, several times faster (README)
     import orjson
@@ -1270,7 +1270,9 @@ class GradiumTTSClient:
                 try:
                     dispatch(conn, raw)
                 except Exception as exc:  # noqa: BLE001 - costs this frame only
-                    _bad_frame(conn, None, f"could not be handled ({type(exc).__name__})")
+                    _bad_frame(
+                        conn, None, f"could not be handled ({type(exc).__name__})"
+                    )
                 if conn.served and not conn.proven:
                     await self._proved(conn)
         except ConnectionClosed as exc:

@@ -148,5 +148,7 @@ def parser_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         # (json.loads itself on code older than _json_loads)
         import json
 
-        monkeypatch.setattr(client, "_loads", getattr(client, "_json_loads", json.loads))
+        monkeypatch.setattr(
+            client, "_loads", getattr(client, "_json_loads", json.loads)
+        )
     return request.param

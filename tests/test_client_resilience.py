@@ -308,7 +308,13 @@ CLASSIFY_TABLE = [
     (1008, "out of credits", BEFORE, False, "limit"),
     (1008, "model overloaded, try again", BEFORE, False, "limit"),
     # setup, voice, format: invalid configuration, in the server's words
-    (1008, "text before setup: setup must be the first message", BEFORE, True, "config"),
+    (
+        1008,
+        "text before setup: setup must be the first message",
+        BEFORE,
+        True,
+        "config",
+    ),
     (1008, "missing key 'voice_id' in setup", BEFORE, True, "config"),
     (1008, "unsupported output_format 'mp3'", BEFORE, True, "config"),
     (1008, "unknown voice 'nobody'", BEFORE, True, "config"),
@@ -451,7 +457,9 @@ def test_a_key_error_from_a_retired_regional_host_says_so():
     for host in ("eu.api.gradium.ai", "us.api.gradium.ai:443"):
         text = g._says_what_to_fix("API key is revoked or expired", verdict, host)
         assert "retired regional host" in text and "api.gradium.ai" in text
-    plain = g._says_what_to_fix("API key is revoked or expired", verdict, "api.gradium.ai")
+    plain = g._says_what_to_fix(
+        "API key is revoked or expired", verdict, "api.gradium.ai"
+    )
     assert "retired" not in plain and "check the API key" in plain
     # a refused upgrade (401) at a retired host says so too
     from websockets.datastructures import Headers

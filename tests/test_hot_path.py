@@ -316,7 +316,9 @@ def test_loads_reads_the_same_values_in_both_modes(raw, want):
     assert gradium_tts._loads(raw) == want
 
 
-@pytest.mark.parametrize("data", ["AAEC=", "AAECAw=", "AAECAw", "AAECAw===", "AA==AA=="])
+@pytest.mark.parametrize(
+    "data", ["AAEC=", "AAECAw=", "AAECAw", "AAECAw===", "AA==AA=="]
+)
 def test_b64decode_refuses_bad_padding_in_both_modes(data):
     with pytest.raises(binascii.Error):
         gradium_tts._b64decode(data)

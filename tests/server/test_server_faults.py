@@ -464,8 +464,16 @@ async def test_word_absurd(gradium_server, h):
 
 @pytest.mark.parametrize(
     "variant",
-    ["unhashable_id", "number_id", "deep", "nan_audio", "type_object", "rate",
-     "code", "padding"],
+    [
+        "unhashable_id",
+        "number_id",
+        "deep",
+        "nan_audio",
+        "type_object",
+        "rate",
+        "code",
+        "padding",
+    ],
 )
 async def test_bad_frame_variants(gradium_server, h, variant):
     """The malformed frame goes out as is, before the first audio; then the
@@ -476,7 +484,9 @@ async def test_bad_frame_variants(gradium_server, h, variant):
     raw = await _raw_frames(gradium_server.url, h, client_req_id="q")
     bad = BAD_FRAMES[variant] % {"cid": '"q"'}
     assert raw.count(bad) == 1
-    first_audio = next(i for i, r in enumerate(raw) if r.startswith('{"type":"audio","audio":'))
+    first_audio = next(
+        i for i, r in enumerate(raw) if r.startswith('{"type":"audio","audio":')
+    )
     assert raw.index(bad) < first_audio
     assert _audio_of(raw) == pcm(TEXT) and '"type":"end_of_stream"' in raw[-1]
     fired = gradium_server.events_of("fault_fired")
