@@ -240,8 +240,11 @@ class _Records(logging.Handler):
 
 
 class HostileServerMachine(RuleBasedStateMachine):
+    tried = {"examples": 0, "steps": 0, "requests": 0, "frames": 0}
+
     def __init__(self) -> None:
         super().__init__()
+        self.tried["examples"] += 1
         self.loop = asyncio.new_event_loop()
         self.escaped: list[str] = []
         self.loop.set_exception_handler(
@@ -268,6 +271,7 @@ class HostileServerMachine(RuleBasedStateMachine):
         self.client.start()
 
     def step(self, seconds: float = STEP_S) -> None:
+        self.tried["steps"] += 1
         self.loop.run_until_complete(asyncio.sleep(seconds))
 
     # ---------------------------------------------------------------- rules
@@ -284,6 +288,7 @@ class HostileServerMachine(RuleBasedStateMachine):
                 except Exception as exc:  # noqa: BLE001 - a finding
                     entry["error"] = repr(exc)
 
+            self.tried["requests"] += 1
             req.send_text(text)
             req.end()
             entry["task"] = asyncio.get_running_loop().create_task(consume())
@@ -313,6 +318,8 @@ class HostileServerMachine(RuleBasedStateMachine):
         ws, cid = self._socket(socket), self._cid(cid)
         if ws is None:
             return
+
+        self.tried["frames"] += len(frames)
 
         async def go() -> None:
             for frame in frames:
@@ -466,7 +473,10 @@ class HostileServerMachine(RuleBasedStateMachine):
 
 
 def test_a_generated_hostile_server_breaks_no_invariant(parser_mode):
-    """Runs in both parser modes (with and without orjson / pybase64)."""
+    """Runs in both parser modes (with and without orjson / pybase64); prints
+    what it tried (``-s`` shows it)."""
+    for key in HostileServerMachine.tried:
+        HostileServerMachine.tried[key] = 0
     run_state_machine_as_test(
         HostileServerMachine,
         settings=settings(
@@ -479,6 +489,7 @@ def test_a_generated_hostile_server_breaks_no_invariant(parser_mode):
             print_blob=True,
         ),
     )
+    print(f"\nproperty machine ({parser_mode}): {HostileServerMachine.tried}")
 
 
 # ------------------------------------------------- what the machine found, kept
