@@ -312,7 +312,7 @@ class HostileServerMachine(RuleBasedStateMachine):
     @rule(
         socket=st.integers(0, 3),
         cid=CID,
-        frames=st.lists(FRAME, min_size=1, max_size=4),
+        frames=st.lists(FRAME, min_size=1, max_size=8),
     )
     def server_sends(self, socket: int, cid: Any, frames: list[Any]) -> None:
         ws, cid = self._socket(socket), self._cid(cid)
