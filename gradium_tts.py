@@ -1328,13 +1328,12 @@ class GradiumTTSClient:
             return  # late message of a cancelled request, or unknown id
 
         if kind == "ready":
-            rate = msg.get("sample_rate")
-            if rate is not None:
-                rate = _int_or_none(rate)
-                if rate is None or not 0 < rate <= _MAX_SAMPLE_RATE:
-                    what = f"ready with an invalid sample_rate {_shown(msg, conn)}"
-                    _bad_frame(conn, request, what)
-                    return
+            value = msg.get("sample_rate")
+            rate = None if value is None else _int_or_none(value)
+            if value is not None and (rate is None or not 0 < rate <= _MAX_SAMPLE_RATE):
+                what = f"is a ready with an invalid sample_rate {_shown(value, conn)}"
+                _bad_frame(conn, request, what)
+                return
             server_id = msg.get("request_id")
             server_id = _server_text(server_id, conn) if type(server_id) is str else ""
             request._deliver(Ready(rate or 0, server_id))

@@ -162,12 +162,12 @@ HOSTILE = [
     (
         "ready_rate_superscript",
         lambda cid: {"type": "ready", "sample_rate": "\u00b2", "client_req_id": cid},
-        "invalid sample_rate",
+        "ready with an invalid sample_rate '\u00b2'",
     ),
     (
         "ready_rate_negative",
         lambda cid: {"type": "ready", "sample_rate": -5, "client_req_id": cid},
-        "invalid sample_rate",
+        "ready with an invalid sample_rate -5",
     ),
     ("deep_array", lambda cid: _deep(5000), None),
     (
