@@ -133,8 +133,8 @@ def language_code(value: str, where: str = "params.language") -> str:
     code = match.group(1).lower() if match else ""
     if code in LANGUAGES:
         return code
-    looks_like_a_tag = match is not None and len(value) <= 20
-    shown = f"{value!r}" if looks_like_a_tag or not value.strip() else "the value given"
+    short = len(value) <= 20 and re.fullmatch(r"[A-Za-z0-9 _-]*", value)
+    shown = f"{value!r}" if short else "the value given"  # never a pasted key
     raise ConfigError(
         f"{where} = {shown} is not supported: Gradium speaks "
         f"{', '.join(LANGUAGES)} (a BCP-47 tag such as fr-FR or pt-BR works too); "
@@ -190,7 +190,7 @@ def _checked_speed(speed: float) -> float:
     low, high = SPEED_RANGE
     if math.isfinite(speed) and low <= speed <= high:
         return speed
-    if speed <= 0:  # the old meaning (Gradium's padding_bonus, 0 normal)
+    if math.isfinite(speed) and speed <= 0:  # the old meaning (Gradium's padding_bonus, 0 normal)
         raise ConfigError(
             f"params.speed = {speed} is refused: speed is now a multiplier, "
             f"{low} to {high}, 1.0 normal, bigger is faster (it used to be "
