@@ -125,10 +125,11 @@ def speed_to_padding_bonus(speed: float) -> float:
     return round(-4.0 * math.log2(speed), 3) + 0.0
 
 
-def language_code(value: str, where: str = "params.language") -> str:
+def language_code(value: str) -> str:
     """The Gradium language (en, fr, de, es, pt) of ``value``: an alias or a
     BCP-47 tag whose primary subtag is one (case-insensitive). Raises ConfigError
-    naming the value (only when it looks like a tag) and the languages."""
+    naming the value (only a short, plain one: never a key pasted by mistake) and
+    the languages."""
     match = _LANGUAGE_TAG.fullmatch(value.strip())
     code = match.group(1).lower() if match else ""
     if code in LANGUAGES:
@@ -136,7 +137,7 @@ def language_code(value: str, where: str = "params.language") -> str:
     short = len(value) <= 20 and re.fullmatch(r"[A-Za-z0-9 _-]*", value)
     shown = f"{value!r}" if short else "the value given"  # never a pasted key
     raise ConfigError(
-        f"{where} = {shown} is not supported: Gradium speaks "
+        f"params.language = {shown} is not supported: Gradium speaks "
         f"{', '.join(LANGUAGES)} (a BCP-47 tag such as fr-FR or pt-BR works too); "
         "set it to the voice's language"
     )
@@ -190,7 +191,7 @@ def _checked_speed(speed: float) -> float:
     low, high = SPEED_RANGE
     if math.isfinite(speed) and low <= speed <= high:
         return speed
-    if math.isfinite(speed) and speed <= 0:  # the old meaning (Gradium's padding_bonus, 0 normal)
+    if math.isfinite(speed) and speed <= 0:  # the old meaning: Gradium's padding_bonus
         raise ConfigError(
             f"params.speed = {speed} is refused: speed is now a multiplier, "
             f"{low} to {high}, 1.0 normal, bigger is faster (it used to be "

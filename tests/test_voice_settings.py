@@ -286,7 +286,8 @@ def test_the_config_log_shows_the_settings_used():
 )
 def test_speed_maps_onto_padding_bonus_by_minus_4_log2(speed, padding_bonus):
     assert speed_to_padding_bonus(speed) == padding_bonus
-    assert speed_to_padding_bonus(speed) == pytest.approx(-4 * math.log2(speed), abs=1e-3)
+    exact = -4 * math.log2(speed)
+    assert speed_to_padding_bonus(speed) == pytest.approx(exact, abs=1e-3)
     assert sent(speed=speed)["json_config"]["padding_bonus"] == padding_bonus
 
 
