@@ -104,6 +104,7 @@ _PER_REQUEST_FIELDS = frozenset(
         "temperature",
         "voice_similarity",
         "text_normalization",
+        "language",  # issue 23: picks each request's rewrite_rules
     }
 )
 
