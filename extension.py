@@ -138,7 +138,7 @@ class DumpWriter:
 
     async def close(self, timeout_s: float = DUMP_CLOSE_TIMEOUT_S) -> None:
         self._chunks.put(None)
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
             await asyncio.wait_for(asyncio.shield(self._finished), timeout_s)
         if not self._finished.done() and self.error is None:
             self.error = TimeoutError(f"dump still writing after {timeout_s:g} s")

@@ -692,7 +692,7 @@ class Request:
                     timeout = conn.server.config.tail_flush_s
                 try:
                     item = await asyncio.wait_for(self.queue.get(), timeout)
-                except TimeoutError:
+                except asyncio.TimeoutError:  # not TimeoutError on 3.10
                     # Text has stopped arriving: release the held partial frame so a
                     # client that never sends end_of_stream still gets all its audio.
                     self.busy = True
