@@ -110,6 +110,7 @@ _PER_REQUEST_FIELDS = frozenset(
         "temperature",
         "voice_similarity",
         "text_normalization",
+        "language",  # issue 23: picks each request's rewrite_rules
     }
 )
 
@@ -143,7 +144,7 @@ class DumpWriter:
 
     async def close(self, timeout_s: float = DUMP_CLOSE_TIMEOUT_S) -> None:
         self._chunks.put(None)
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
             await asyncio.wait_for(asyncio.shield(self._finished), timeout_s)
         if not self._finished.done() and self.error is None:
             self.error = TimeoutError(f"dump still writing after {timeout_s:g} s")

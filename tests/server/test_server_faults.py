@@ -93,14 +93,14 @@ async def test_hang_handshake_fault_and_setter(gradium_server, h):
     headers = {"x-api-key": "k"}
     gradium_server.inject(Fault("hang_handshake"))
     started = time.monotonic()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):
         await connect(gradium_server.url, additional_headers=headers, open_timeout=0.5)
     assert time.monotonic() - started >= 0.45
     assert (await h.synth(gradium_server.url, "ok")).of("end_of_stream")
     gradium_server.set_hang_handshake(True)
     assert gradium_server.hang_handshake
     for _ in range(2):
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await connect(
                 gradium_server.url, additional_headers=headers, open_timeout=0.3
             )
@@ -163,7 +163,7 @@ async def test_close_after(gradium_server, how):
     async with connect(
         gradium_server.url, additional_headers={"x-api-key": "k"}, open_timeout=5
     ) as ws2:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ws2.recv(), 0.8)  # stays open
 
 
