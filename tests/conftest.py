@@ -132,3 +132,23 @@ def ten_host() -> str:
     import tenhost
 
     return tenhost.ensure()
+
+
+@pytest.fixture(params=["fast", "fallback"])
+def parser_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: with orjson / pybase64 as installed ("fast"), and with
+    both hidden from the client ("fallback": the standard json and base64, as on
+    a machine without them). The client must behave the same in both (issue 25)."""
+    if request.param == "fallback":
+        from harness import ext_module
+
+        client = ext_module("gradium_tts")
+        monkeypatch.setattr(client, "orjson", None)
+        monkeypatch.setattr(client, "pybase64", None)
+        # (json.loads itself on code older than _json_loads)
+        import json
+
+        monkeypatch.setattr(
+            client, "_loads", getattr(client, "_json_loads", json.loads)
+        )
+    return request.param

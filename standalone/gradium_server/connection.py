@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 
-from .faults import CONNECTION_KINDS, KINDS, Fault
+from .faults import BAD_FRAMES, CONNECTION_KINDS, KINDS, Fault
 from .formats import DEFAULT_FORMAT, OutputFormat, lookup
 from .textparse import extract_markers, split_parts
 from .voices import (
@@ -830,6 +830,14 @@ class Request:
                 self.fault_fired = True
                 self.log("fault_fired", kind=f.kind, word=n)
                 start_s = stop_s = math.nan
+            elif f is not None and f.kind == "word_absurd" and n == f.int_value(1):
+                self.fault_fired = True
+                self.log("fault_fired", kind=f.kind, word=n)
+                start_s = stop_s = 1e300
+            elif f is not None and f.kind == "word_surrogate" and n == f.int_value(0):
+                self.fault_fired = True
+                self.log("fault_fired", kind=f.kind, word=n)
+                word = "\ud800"  # json.dumps escapes it: a lone surrogate escape
             elif f is not None and f.kind == "word_backwards" and n == f.int_value(1):
                 self.fault_fired = True
                 self.log("fault_fired", kind=f.kind, word=n)
@@ -883,6 +891,13 @@ class Request:
                 if self.cid is not None:
                     msg["client_req_id"] = self.cid
                 self.conn.emit(msg, at)
+        elif kind == "bad_frame" and k == 0 and not self.fault_fired:
+            self.fault_fired = True
+            variant = str(f.value)
+            self.log("fault_fired", kind=kind, variant=variant)
+            template = BAD_FRAMES.get(variant, BAD_FRAMES["unhashable_id"])
+            frame = template % {"cid": json.dumps(self.cid)}
+            self.conn.emit_raw(frame, "bad_frame", at)
         elif kind == "oversized" and k == 0 and not self.fault_fired:
             self.fault_fired = True
             limit = f.int_value(2 * 1024 * 1024)
