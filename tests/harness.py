@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -247,6 +249,120 @@ def run_session(
 
 def fail(env: AsyncTenEnvTester, message: str) -> None:
     env.stop_test(TenError.create(TenErrorCode.ErrorCodeGeneric, message))
+
+
+def package_dir() -> str:
+    """The folder of the installed copy the host runs (with a trailing slash)."""
+    return os.path.dirname(os.path.realpath(ext_module().__file__)) + os.sep
+
+
+def is_package_task(task: asyncio.Task[Any]) -> bool:
+    """True when ``task`` runs one of the package's own coroutines.
+
+    The real ``AsyncExtension`` keeps a task of its own pending on the extension's
+    loop for the extension's whole life (``_configure_routine()``, a coroutine of
+    the extension object, contract §1.4): a leftover-task check counts only tasks
+    whose coroutine is defined in the package's files.
+    """
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and os.path.realpath(code.co_filename).startswith(
+        package_dir()
+    )
+
+
+# ------------------------------------------------------------ ten_env log calls
+_LOG_METHODS = {
+    "log_debug": "debug",
+    "log_info": "info",
+    "log_warn": "warn",
+    "log_error": "error",
+}
+_LEVEL_NAMES = {1: "debug", 2: "info", 3: "warn", 4: "error"}
+
+
+@dataclass
+class LogLine:
+    """One call the extension under test made to its ``ten_env``'s log methods."""
+
+    level: str  # "debug", "info", "warn" or "error"
+    msg: str
+    category: str | None
+    fields: Any
+
+
+@dataclass
+class TenLog:
+    """What the extension under test passed to ``ten_env.log_*`` / ``ten_env.log``.
+
+    On TEN's real runtime those lines go to TEN's native log, never to Python's
+    ``logging`` (contract §1.5), so ``caplog`` cannot see them; this records the
+    calls themselves, the same on both hosts. Only calls made from the package's own
+    files count (not ten_ai_base's, not a probe addon's). ``ten_log`` (conftest)
+    gives one per test.
+    """
+
+    lines: list[LogLine] = field(default_factory=list)
+
+    def messages(self, *levels: str) -> list[str]:
+        return [x.msg for x in self.lines if not levels or x.level in levels]
+
+    def text(self) -> str:
+        """Every line with its category and fields, as one string (for leak checks)."""
+        return "\n".join(
+            f"{x.level} [{x.category}] {x.msg} {x.fields!r}" for x in self.lines
+        )
+
+
+def record_ten_log(monkeypatch: Any) -> TenLog:
+    """Wrap the log methods of ``AsyncTenEnv`` (the extension's env on both hosts)
+    for this test; the calls still reach the host."""
+    import sys
+
+    from ten_runtime import AsyncTenEnv, LogOption
+
+    log = TenLog()
+    ours = package_dir()
+    lock = threading.Lock()
+
+    def keep(level: str, msg: Any, category: Any, fields: Any) -> None:
+        caller = sys._getframe(2).f_code.co_filename
+        if os.path.realpath(caller).startswith(ours):
+            if hasattr(fields, "to_python"):
+                fields = fields.to_python()
+            with lock:
+                log.lines.append(LogLine(level, str(msg), category, fields))
+
+    def later(option: Any) -> Any:
+        # one frame more to skip, so the host still names the extension's line
+        return LogOption(skip=option.skip + 1, sync=option.sync)
+
+    for name, level in _LOG_METHODS.items():
+        original = getattr(AsyncTenEnv, name)
+
+        def method(self, msg, category=None, fields=None, option=None,
+                   _original=original, _level=level):
+            keep(_level, msg, category, fields)
+            if option is None:
+                return _original(self, msg, category, fields, later(_default_option()))
+            return _original(self, msg, category, fields, later(option))
+
+        monkeypatch.setattr(AsyncTenEnv, name, method)
+    original_log = AsyncTenEnv.log
+
+    def log_(self, level, msg, category=None, fields=None, option=None):
+        keep(_LEVEL_NAMES.get(int(level), str(level)), msg, category, fields)
+        return original_log(
+            self, level, msg, category, fields, later(option or _default_option())
+        )
+
+    monkeypatch.setattr(AsyncTenEnv, "log", log_)
+    return log
+
+
+def _default_option() -> Any:
+    from ten_runtime import DefaultLogOption
+
+    return DefaultLogOption
 
 
 # --------------------------------------------------------------------- queries
