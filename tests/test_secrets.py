@@ -110,9 +110,7 @@ class Watch:
 
 
 @pytest.fixture
-def watched(monkeypatch, caplog, capfd, ten_host):
-    if ten_host != "standin":
-        pytest.skip("log capture needs the stand-in runtime")
+def watched(monkeypatch, caplog, capfd, ten_log):
     caplog.set_level(logging.DEBUG)
     for name in ("websockets", "websockets.client", "asyncio", "gradium_tts", "ten"):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -128,6 +126,8 @@ def watched(monkeypatch, caplog, capfd, ten_host):
         if record.exc_info:
             text += logging.Formatter().formatException(record.exc_info)
         assert not leaks(text), (record.name, text)
+    # what the extension logged through its ten_env (TEN's own log, not logging)
+    assert ten_log.lines and not leaks(ten_log.text()), ten_log.text()
     out, err = capfd.readouterr()
     assert not leaks(out) and not leaks(err)
     assert watch.shown and not [s for s in watch.shown if leaks(s)]
