@@ -243,6 +243,7 @@ def test_an_unreachable_host_is_reported_without_the_key(watched, tmp_path):
     async def script(s):
         await s.text("r1", "Nobody there.", end=True, metadata=META)
         await s.wait_end("r1", timeout=15)
+        await s.wait_for(lambda recs: errors(recs))  # it follows tts_audio_end
 
     sess = run_session(
         canary_props(url, tmp_path, connect_timeout_s=2, response_timeout_s=2), script
