@@ -215,6 +215,18 @@ class Session(AsyncExtensionTester):
             timeout,
         )
 
+    async def wait_error(self, request_id: str, timeout: float = 10.0) -> Rec:
+        """Wait for the ``error`` of ``request_id``. The extension sends it right
+        after the request's ``tts_audio_end``: a script that stops at the end alone
+        can lose it (on the real runtime it may reach a tester already stopped)."""
+        return await self.wait_for(
+            lambda recs: next(
+                (r for r in recs if r.name == "error" and r.props.get("id") == request_id),
+                None,
+            ),
+            timeout,
+        )
+
     async def wait_frames(self, count: int = 1, timeout: float = 10.0) -> None:
         await self.wait_for(
             lambda recs: sum(1 for r in recs if r.kind == "frame") >= count, timeout

@@ -270,9 +270,7 @@ def test_gradium_request_id_is_logged_once_and_named_in_every_error(ten_log):
         async def script(s):
             await s.text("r1", f"{LONG} [[fault:error_1011:2]]", True, META)
             await s.wait_end("r1")
-            # the error follows tts_audio_end: stopping at once could drop it
-            # (on the real runtime it then arrives after the tester stopped)
-            await s.wait_for(lambda recs: errors(recs))
+            await s.wait_error("r1")
 
         sess = run_session(props(srv), script)
         ready = [

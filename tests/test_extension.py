@@ -465,6 +465,7 @@ def test_request_with_missing_key_still_ends_once(server):
     async def script(s):
         await s.text("r1", "Hello.", end=True, metadata=META)
         await s.wait_end("r1")
+        await s.wait_error("r1")
 
     sess = run_session(props(server, api_key=""), script)
     (end,) = named(sess.records, "tts_audio_end")
@@ -477,6 +478,7 @@ def test_rejected_key_is_fatal(server):
     async def script(s):
         await s.text("r1", "Hello, world!", end=True, metadata=META)
         await s.wait_end("r1")
+        await s.wait_error("r1")
 
     sess = run_session(props(server, api_key="invalid_key"), script)
     first = errors(sess.records)[0]

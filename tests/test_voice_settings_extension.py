@@ -155,6 +155,7 @@ def test_out_of_range_at_start_is_fatal_and_names_it(server, param, value, shown
         await s.wait_for(lambda recs: errors(recs))
         await s.text("r1", "Hello.", end=True, metadata=META)
         await s.wait_end("r1")
+        await s.wait_error("r1")
 
     sess = run_session(props(server, **{param: value}), script)
     first, second = errors(sess.records)
