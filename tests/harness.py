@@ -221,7 +221,11 @@ class Session(AsyncExtensionTester):
         can lose it (on the real runtime it may reach a tester already stopped)."""
         return await self.wait_for(
             lambda recs: next(
-                (r for r in recs if r.name == "error" and r.props.get("id") == request_id),
+                (
+                    r
+                    for r in recs
+                    if r.name == "error" and r.props.get("id") == request_id
+                ),
                 None,
             ),
             timeout,
@@ -327,54 +331,61 @@ class TenLog:
 
 def record_ten_log(monkeypatch: Any) -> TenLog:
     """Wrap the log methods of ``AsyncTenEnv`` (the extension's env on both hosts)
-    for this test; the calls still reach the host."""
+    for this test; every call still reaches the host, with its ``LogOption`` skipping
+    one frame more so that the host still names the extension's line."""
     import sys
 
-    from ten_runtime import AsyncTenEnv, LogOption
+    from ten_runtime import AsyncTenEnv, DefaultLogOption, LogOption
 
     log = TenLog()
     ours = package_dir()
     lock = threading.Lock()
+    is_ours: dict[str, bool] = {}  # caller file -> inside the package
 
     def keep(level: str, msg: Any, category: Any, fields: Any) -> None:
         caller = sys._getframe(2).f_code.co_filename
-        if os.path.realpath(caller).startswith(ours):
+        if caller not in is_ours:
+            is_ours[caller] = os.path.realpath(caller).startswith(ours)
+        if is_ours[caller]:
             if hasattr(fields, "to_python"):
                 fields = fields.to_python()
             with lock:
                 log.lines.append(LogLine(level, str(msg), category, fields))
 
     def later(option: Any) -> Any:
-        # one frame more to skip, so the host still names the extension's line
+        option = option or DefaultLogOption
         return LogOption(skip=option.skip + 1, sync=option.sync)
 
     for name, level in _LOG_METHODS.items():
-        original = getattr(AsyncTenEnv, name)
 
-        def method(self, msg, category=None, fields=None, option=None,
-                   _original=original, _level=level):
+        def method(
+            self,
+            msg,
+            category=None,
+            fields=None,
+            option=None,
+            _original=getattr(AsyncTenEnv, name),
+            _level=level,
+        ):
             keep(_level, msg, category, fields)
-            if option is None:
-                return _original(self, msg, category, fields, later(_default_option()))
             return _original(self, msg, category, fields, later(option))
 
         monkeypatch.setattr(AsyncTenEnv, name, method)
-    original_log = AsyncTenEnv.log
 
-    def log_(self, level, msg, category=None, fields=None, option=None):
+    def log_(
+        self,
+        level,
+        msg,
+        category=None,
+        fields=None,
+        option=None,
+        _original=AsyncTenEnv.log,
+    ):
         keep(_LEVEL_NAMES.get(int(level), str(level)), msg, category, fields)
-        return original_log(
-            self, level, msg, category, fields, later(option or _default_option())
-        )
+        return _original(self, level, msg, category, fields, later(option))
 
     monkeypatch.setattr(AsyncTenEnv, "log", log_)
     return log
-
-
-def _default_option() -> Any:
-    from ten_runtime import DefaultLogOption
-
-    return DefaultLogOption
 
 
 # --------------------------------------------------------------------- queries
