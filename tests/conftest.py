@@ -128,6 +128,16 @@ def global_setup_and_teardown():
 
 
 @pytest.fixture
+def ten_log(monkeypatch):
+    """What the extension under test passed to ``ten_env``'s log calls
+    (``harness.TenLog``). Read extension log lines from here, never from ``caplog``:
+    on TEN's real runtime they go to TEN's native log, not to Python's logging."""
+    from harness import record_ten_log
+
+    return record_ten_log(monkeypatch)
+
+
+@pytest.fixture
 def ten_host() -> str:
     import tenhost
 

@@ -11,7 +11,6 @@ chunks of odd length, are made whole instead of raised on or carried over.
 from __future__ import annotations
 
 import builtins
-import logging
 import sys
 import time
 from typing import Any
@@ -174,15 +173,14 @@ def full_disk(monkeypatch):
 
 @pytest.mark.parametrize("path", ["end", "flush", "error"])
 def test_a_full_disk_never_changes_a_requests_outcome(
-    full_disk, caplog, tmp_path, path
+    full_disk, ten_log, tmp_path, path
 ):
-    caplog.set_level(logging.INFO)
     with ServerThread(ServerConfig.for_tests()) as srv:
         sess = run_session(ending_props(srv, tmp_path), lambda s: play(s, path, srv))
     check_outcome(sess.records, path, r1_errors=1 if path == "error" else 0)
     for rid in ("r1", "r2"):
-        lines = [r for r in caplog.records if f"dump of {rid} stopped" in r.message]
-        assert len(lines) == 1, [r.message for r in caplog.records]
+        lines = [m for m in ten_log.messages() if f"dump of {rid} stopped" in m]
+        assert len(lines) == 1, ten_log.messages()
 
 
 # ----------------------------------------------------------- odd word timestamps
@@ -198,13 +196,12 @@ def test_a_full_disk_never_changes_a_requests_outcome(
     ],
 )
 def test_bad_word_timestamps_are_dropped_or_clamped_never_raised_on(
-    fault, parser_mode, caplog
+    fault, parser_mode, ten_log
 ):
     """A NaN is not JSON, nor is a lone surrogate: with or without orjson the
     client drops that frame (one behaviour in both modes). A word going backwards
     is clamped; one beyond what the audio can hold (1e300) is dropped, like NaN:
     logged once, and the turn's last text result still goes out."""
-    caplog.set_level(logging.INFO)
     with ServerThread(ServerConfig.for_tests()) as srv:
 
         async def script(s):
@@ -233,7 +230,7 @@ def test_bad_word_timestamps_are_dropped_or_clamped_never_raised_on(
             for w in r.props["words"]:
                 assert w["start_ms"] >= 0 and w["duration_ms"] >= 0
     assert not errors(sess.records)
-    warned = [r for r in caplog.records if "word timestamps of r1" in r.message]
+    warned = [m for m in ten_log.messages() if "word timestamps of r1" in m]
     assert len(warned) == (1 if "backwards" in fault or "absurd" in fault else 0)
 
 
@@ -248,9 +245,8 @@ def _server_pcm(srv: ServerThread) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("frame", [0, 2])
 def test_an_odd_audio_chunk_never_shifts_samples_nor_reaches_the_next_request(
-    caplog, frame
+    ten_log, frame
 ):
-    caplog.set_level(logging.INFO)
     with ServerThread(ServerConfig.for_tests()) as srv:
 
         async def script(s):
@@ -270,18 +266,18 @@ def test_an_odd_audio_chunk_never_shifts_samples_nor_reaches_the_next_request(
     got2 = b"".join(f.pcm for f in frames_between(sess.records, "r2"))
     assert got1 == r1[:-1]  # the split frame joined again; the stray byte dropped
     assert got2 == r2  # nothing carried over
-    dropped = [r for r in caplog.records if "short of a whole sample" in r.message]
-    assert len(dropped) == 1 and "r1" in dropped[0].message
+    dropped = [m for m in ten_log.messages() if "short of a whole sample" in m]
+    assert len(dropped) == 1 and "r1" in dropped[0]
 
 
 # ------------------------------------------------------------ Gradium request id
-def test_gradium_request_id_is_logged_once_and_named_in_every_error(caplog):
-    caplog.set_level(logging.INFO)
+def test_gradium_request_id_is_logged_once_and_named_in_every_error(ten_log):
     with ServerThread(ServerConfig.for_tests()) as srv:
 
         async def script(s):
             await s.text("r1", f"{LONG} [[fault:error_1011:2]]", True, META)
             await s.wait_end("r1")
+            await s.wait_error("r1")
 
         sess = run_session(props(srv), script)
         ready = [
@@ -289,7 +285,7 @@ def test_gradium_request_id_is_logged_once_and_named_in_every_error(caplog):
         ]
     (gradium_id,) = {e.data["message"]["request_id"] for e in ready}
     cid = ready[0].client_req_id
-    lines = [r.message for r in caplog.records if gradium_id in r.message]
+    lines = [m for m in ten_log.messages() if gradium_id in m]
     wanted = f"request r1 -> gradium {cid}: gradium request_id {gradium_id}"
     assert len([m for m in lines if wanted in m]) == 1, lines
     (err,) = errors(sess.records)
