@@ -1,31 +1,39 @@
 """What the voice says: join streamed segments, strip LLM markdown and emoji.
 
 No TEN import. One ``TextShaper`` per request: ``feed(segment)`` returns the text
-to send now, ``finish()`` what is still held at the end of the request.
+to send now, ``finish()`` what is still held at the end of the request. Nothing
+of the answer is lost: what is not markup is said, and a construct that turns
+out to be none gives its text back.
 
 * ``SegmentJoiner`` concatenates segments as they are: the producers that feed a
   TTS node in TEN keep their own spaces (TEN's sentence splitter sends
   ``Visit example.`` + ``com now.``), and Gradium concatenates ``text`` messages.
   Nothing is added at a boundary with whitespace on either side, nor once the
   producer has shown it keeps its whitespace. For a producer that strips its
-  segments, ``_separator`` decides from both sides of the boundary: a space after
-  sentence-final ``.!?`` before an uppercase letter, an opening quote, ``¿¡``, a
-  bracket or a caseless script (never after a single letter, inside dotted names,
-  e-mails or URLs, before capitals after capitals, CamelCase, lowercase or digits,
-  nor inside inline code); a space after ``,`` before a letter; a newline before a
-  markdown block marker after a sentence end.
+  segments, ``_separator`` decides from both sides of the boundary: a space, or
+  nothing (never inside a dotted name, a version, an e-mail, a URL, CamelCase,
+  next to CJK). A line break such a producer removed before a block its segment
+  shows (a heading, a bullet, a fence...) is passed to the filter as ``_SOFT``,
+  which it reads as a line break and sends as a space: the joiner never writes a
+  character the filter could read as markup. A list number alone (``how.`` +
+  ``1.``) waits for the next segment, which says whether it was one.
 
 * ``MarkdownFilter`` removes what must not be read aloud, streaming: emphasis
   delimiters, headings, list and task markers, blockquotes, rules, links (the
-  text is spoken, the URL is not), inline code (spoken without backticks), fenced
-  code blocks (dropped whole), emoji and pictographs. Bare URLs, numbers,
-  punctuation, other scripts, Gradium's inline tags and the local server's
-  ``[[fault:...]]`` markers pass through. Brackets are never spoken; a mid-line
-  backtick run opens a code span closed by the same run; a link destination is
-  dropped at its ``)`` and given back if whitespace or the end shows it was none.
-  It holds back only what it cannot decide yet (a ``*`` run at the end of a
-  segment, a ``]`` until ``(`` or not, a destination, a line start that may be a
-  marker), carries its state, and never re-reads held text.
+  text is spoken, the URL is not), reference links and their definitions, inline
+  code (spoken without backticks), fenced code blocks (dropped whole), emoji and
+  pictographs. Bare URLs (up to where a URL ends), numbers, punctuation, other
+  scripts, Gradium's inline tags and the local server's ``[[fault:...]]`` markers
+  pass through. It holds back only what it cannot decide yet (a ``*`` run at the
+  end of a segment, a ``]``, a destination, a code span up to the end of its
+  line, a line start that may be a marker), carries its state, and never
+  re-reads held text: what can grow is held as a run, counted aside, and every
+  other hold is bounded.
+
+* ``TextShaper`` never ends a message inside a word, a number (after the first
+  words: a trailing digit and ``.`` or ``,`` waits, as Gradium's own agent
+  does) or a Gradium tag (``<break .../>``, ``<flush>``), and puts the spaces
+  Gradium needs around ``<break .../>``.
 """
 
 from __future__ import annotations
@@ -71,95 +79,141 @@ _CJK_RE = re.compile(
     "\uf900-\ufaff\ufe30-\ufe4f\uff01-\uff60\uff61-\uff9f\U00020000-\U0003134f]"
 )
 # ---------------------------------------------------------------------- joiner
+# A line break the joiner knows of but the text lost (a producer that strips its
+# segments sent "## Tipps" after "gilt ab 2025."): the filter reads it as a line
+# break, Gradium gets a space. U+FFFF is a noncharacter, for internal use only;
+# one in a segment is dropped.
+_SOFT = "\uffff"
 _SENT_END = set(".!?…")
 _OPEN_QUOTES = "\"“«‘„‹»'"
-_BLOCK_AFTER = set(".!?:。！？：")
+_BLOCK_AFTER = set(".!?:…。！？：,，")
 _DOTTED = set(".@/:")  # in a word: a dotted name, an e-mail, a URL, a time
-_BLOCK_RE = re.compile(r"(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>\s|```|~~~|---)")
-_MARKER_END_RE = re.compile(r"\n[ \t]*\d{1,3}[.)]$")
-_ITEM_ALONE_RE = re.compile(r"(\d{1,3})[.)]")  # "2." alone: an item, or a decimal
-_ITEM_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)](?=\s|$)")
-_BACKTICKS_RE = re.compile(r"`+")
-_TAIL = 64
+# What a segment shows of a block when it starts right after a sentence end: a
+# heading, a bullet, a quote, a numbered item with its text, a rule, a reference
+# link's definition ("[1]: https://...").
+_BLOCK_RE = re.compile(
+    r"(?:#{1,6}[ \t]+\S|[-*+•][ \t]+\S|>[ \t]*\S|\d{1,3}[.)][ \t]+\S"
+    r"|(?:([-*_])[ \t]*){3,}(?:\n|$)|\[[^\]\n]{1,64}\]:[ \t])"
+)
+# A fence whose line does not close it (not ```inline```): after anything.
+_FENCE_RE = re.compile(r"(?:`{3,}[^`\n]*|~{3,}[^\n]*)(?:\n|$)")
+_FENCE_LINE_END_RE = re.compile(r"(?:^|\n)[ \t]*(?:`{3,}|~{3,})$")
+_MARKER_END_RE = re.compile(r"(?:^|\n)[ \t]*(\d{1,3})[.)]$")  # a list number alone
+_ITEM_NUMBER_RE = re.compile(r"(\d{1,3})\.")  # "2." alone: an item, or a decimal
+_ITEM_RE = re.compile(f"(?:^|[\n{_SOFT}])[ \t]*(\\d{{1,3}})[.)][ \t]")  # a list number
+_NOT_ITEM_TEXT = set(".,;:!?)%/-")  # after "2." goes on a number, not an item
+_TAIL = 256
 _ABBREV_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # e.g / i.e / a.m (the last . cut)
+_NO_VOWEL_RE = re.compile(r"[b-df-hj-np-tv-xz]+")  # nn, np, pd, tf: no word ends so
+_CODE_NEXT_RE = re.compile(r"\w+[(\[<]")  # Module(), Tensor[...]: code goes on
 
 
 class SegmentJoiner:
-    """Concatenates segments as they are; adds a space (or a newline) only where a
-    producer that strips its segments ran two sentences together.
+    """Concatenates segments as they are; adds a space only where a producer that
+    strips its segments ran two sentences together, and marks (``_SOFT``) a line
+    break such a producer removed before a block the segment itself shows.
 
     A producer that has shown it keeps its own spaces (a segment began or ended
     with whitespace) never gets anything added: its text is already the text.
+    A list number alone after a sentence (``how.`` + ``1.``) is kept back until
+    the next segment says whether it was one (``hold=False``: not kept, for the
+    first words of a request); ``finish`` gives back what is kept.
     """
 
     def __init__(self) -> None:
         self._tail = ""  # the last characters of the text joined so far
         self._spaced = False  # the producer keeps its own whitespace
-        self._code = 0  # backtick run length of the open code span or fence
-        self._ticks = 0  # a backtick run at the end of the tail, not counted yet
-        self._item = -1  # the number of the last numbered list item seen
+        self._held = ""  # joined, not passed on yet: a list number alone ("1.")
+        self._item_sep = ""  # the held text is a list number alone: its separator
+        self._item = False
+        self._last_item = -1  # the number of the last list item seen
 
-    def join(self, segment: str) -> str:
+    def join(self, segment: str, hold: bool = True) -> str:
+        if _SOFT in segment:
+            segment = segment.replace(_SOFT, "")
         if not segment:
             return ""
         tail = self._tail
-        if tail and (tail[-1].isspace() or segment[0].isspace()):
+        held, self._held = self._held, ""
+        item, self._item = self._item, False
+        touch = bool(tail) and (tail[-1].isspace() or segment[0].isspace())
+        if touch:
             self._spaced = True
-        elif tail and not self._spaced and not self._code_at_boundary(segment):
-            m = _ITEM_ALONE_RE.fullmatch(segment)
-            n = int(m.group(1)) if m else -1
-            if tail[-1] in _BLOCK_AFTER and (
-                n == self._item + 1 or (n == 1 and tail[-1] in ":：")
-            ):
-                segment = "\n" + segment  # the next item of a numbered list
+        if item:  # "how." + "1." + ?: the list number's text, or a number
+            if not touch and _item_text(segment):  # a digit: "3." + "14", said
+                held = _SOFT + held + " "
             else:
-                segment = _separator(tail, segment) + segment
-        self._count_backticks(segment)
-        for m in _ITEM_RE.finditer(
-            segment if tail[-1:] in ("", "\n") else "x" + segment
-        ):
-            self._item = int(m.group(1))
-        self._tail = (tail + segment)[-_TAIL:]
-        return segment
+                held = self._item_sep + held
+                if not touch:
+                    held += _separator(tail, segment)
+        elif tail and not touch and not self._spaced:
+            m = _ITEM_NUMBER_RE.fullmatch(segment) if hold else None
+            end = tail.rstrip("*_~")[-1:]
+            number = int(m.group(1)) if m else -1
+            digit = tail[-2:-1].isdigit()  # "10." + "0.": a number goes on
+            # "Mix." + "2." after a "1." (but "3," + "5.": 3,5)
+            following = number == self._last_item + 1 > 1 and not (digit and end == ",")
+            if (
+                # "how." + "1.": a first item; "ca." + "11.": a number
+                (number == 1 and not digit and (end in _SENT_END or end in ":：。！？"))
+                or following
+            ):  # wait for the text
+                self._item, self._item_sep = True, _separator(tail, segment)
+                self._held = segment
+                self._tail = (tail + segment)[-_TAIL:]
+                return held
+            sep = _separator(tail, segment)
+            if sep == " " and (m := _MARKER_END_RE.search(_line_end(tail))):
+                self._last_item = int(m.group(1))
+            segment = sep + segment
+        text = held + segment
+        if "." in text or ")" in text:
+            for m in _ITEM_RE.finditer(text if tail[-1:] in ("", "\n") else "x" + text):
+                self._last_item = int(m.group(1))
+        self._tail = (tail + segment.replace(_SOFT, "\n"))[-_TAIL:]
+        return text
 
-    def _code_at_boundary(self, segment: str) -> bool:
-        """Whether the boundary is inside inline code or a fence."""
-        if self._ticks and not segment.startswith("`"):
-            return self._code != self._ticks  # the pending run opens, or is code
-        return self._code != 0
+    def finish(self) -> str:
+        held, self._held, self._item = self._held, "", False
+        return held
 
-    def _count_backticks(self, segment: str) -> None:
-        if self._ticks and not segment.startswith("`"):
-            self._toggle(self._ticks)
-            self._ticks = 0
-        end = len(segment)
-        for m in _BACKTICKS_RE.finditer(segment):
-            run = m.end() - m.start()
-            if m.start() == 0:
-                run, self._ticks = run + self._ticks, 0
-            if m.end() == end:
-                self._ticks = run  # it may go on in the next segment
-                return
-            self._toggle(run)
 
-    def _toggle(self, run: int) -> None:
-        if not self._code:
-            self._code = run
-        elif run == self._code:
-            self._code = 0
+def _line_end(tail: str) -> str:
+    """The end of the tail, enough to see a list number or a fence alone on its
+    line ("\x00": a cut, where no line starts)."""
+    return tail if len(tail) <= 16 else "\x00" + tail[-16:]
+
+
+def _item_text(segment: str) -> bool:
+    """Whether a segment after a list number alone is its text ("Open the app"),
+    not more of a number ("0." of "2.0.1")."""
+    f = segment.lstrip("*_~")
+    if not f or f[0].isdigit() or f[0].isspace() or f[0] in _NOT_ITEM_TEXT:
+        return False
+    return not (_FENCE_RE.match(segment) or _BLOCK_RE.match(segment))  # a block
 
 
 def _separator(tail: str, segment: str) -> str:
-    """What goes between two segments that touch without whitespace."""
-    if tail[-1] in _BLOCK_AFTER and not tail[-2:-1].isdigit():
-        if _BLOCK_RE.match(segment):
-            return "\n"  # a heading, list item, quote, rule or fence begins a line
-    if _MARKER_END_RE.search(tail):
-        return " "  # "1." + "Open": a list marker alone on its line needs its space
-    t = tail.rstrip("*_~`")
+    """What goes between two segments that touch without whitespace: "", a space,
+    or _SOFT (a line break the producer stripped before a block)."""
+    if tail[-1] == segment[0] and tail[-1] in "*_~`#-":
+        return ""  # one run cut in two: "htig:*" + "* D"
+    end = _line_end(tail)
+    if _FENCE_RE.match(segment) or _FENCE_LINE_END_RE.search(end):
+        return _SOFT  # "20." + "```bash", "ls" + "```", "```" + "Done."
+    t = tail.rstrip("*_~")
+    if (
+        t[-1:] in _BLOCK_AFTER
+        and (b := _BLOCK_RE.match(segment))
+        and not (b.group()[0].isdigit() and t[-2:-1].isdigit())  # "2.5." + "1. x"
+    ):
+        return _SOFT  # a heading, list item, quote or rule begins a line
+    if _MARKER_END_RE.search(end) and _item_text(segment):
+        return " "  # "1." + "Open": a list number alone on its line needs its space
     if not t or (len(t) < len(tail) and t[-1].isspace()):
         return ""  # an opening delimiter run: what follows attaches to it
     last = t[-1]
+    emphasis = segment[:1] in ("*", "_") and segment.lstrip("*_")[:1].isalpha()
     f = segment.lstrip("*_~")
     if not f or f[0].isspace():
         return ""
@@ -169,63 +223,99 @@ def _separator(tail: str, segment: str) -> str:
     if last == ",":  # a clause cut by a sentence splitter, then stripped
         is_word = first.isalpha() and not _CJK_RE.match(first)
         return " " if is_word or opens else ""  # never "1," + "000"
+    if last in ":;" and opens:
+        return " "  # He said: "Stop."
     if last not in _SENT_END:
         return ""
     word = t[:-1].rsplit(None, 1)[-1] if t[:-1].strip() else ""
     if len(word) == len(t) - 1 and len(t) >= _TAIL:
-        return ""  # a token longer than we keep: a URL or some code
+        return ""  # a token longer than we keep: some code
     word = word.lstrip("*_~`\"“«‘„'([¿¡")
     m = re.match(r"\S*", f)
     assert m is not None
     f_word = m.group()
-    inner = f_word.rstrip(".,;:!?)")
+    inner = f_word.rstrip('.,;:!?)*_~`"”’»')
     # The first word has more text after it, or ends a clause: a sentence.
-    followed = m.end() < len(f) or f_word[-1] in ",;!?"
+    followed = m.end() < len(f) or f_word[-1:] in (",", ";", "!", "?")
+    if _CJK_RE.search(word) or _CJK_RE.match(first) or _CJK_RE.search(inner):
+        return ""  # a Latin "." inside CJK text ends no sentence: 继承React.Component
+    if m.end() == len(f) and f_word[-1].isalnum():
+        # "tem." + "I", "Console." + "Wri": one word and no end, a token (a
+        # stripping producer's segments end where its splitter cut: . , ! ?)
+        return ""
+    if emphasis or opens or first in "([" or _PICT_RE.match(first):
+        return " "  # Shipped. **Note:**, Hola. ¿Qué?, Great! 😊
+    if first == "<" and nxt.isalpha():
+        return " "  # a Gradium tag: <break time="1s" />
+    if first.isdigit():
+        # "ready." + "42 people": a sentence; "3." + "14", "v1." + "2": a number
+        return " " if len(word) >= 2 and word.isalpha() else ""
+    if first.islower():
+        if followed and _ABBREV_RE.fullmatch(word):
+            return " "  # e.g. this, a.m. and
+        return ""  # example.com, Node.js
+    if not (first.isalpha() and (first.isupper() or first.lower() == first.upper())):
+        return ""  # closing punctuation, a symbol: one word
+    if "@" in word or "://" in word:
+        # a@b.io. + Thanks.: an e-mail or a URL ends; its rest would be lowercase
+        if inner.isalpha() and not any(c.isupper() for c in inner[1:]):
+            return " "
     if any(c in _DOTTED for c in inner):
         return ""  # the rest of an e-mail or a URL: no sentence starts so
-    if first.islower() and followed and _ABBREV_RE.fullmatch(word):
-        return " "  # e.g. this, a.m. and
-    if not (
-        first.isupper()
-        or (
-            first.isalpha()
-            and first.lower() == first.upper()
-            and not _CJK_RE.match(first)
-        )
-        or opens
-        or first in "(["
-        or (first == "<" and nxt.isalpha())  # a Gradium tag: <break time="1s" />
-        or _PICT_RE.match(first)
-    ):
-        return ""  # a lowercase letter, a digit, closing punctuation: one word
-    if len(word) == 1 and word.isalpha() and len(inner) < 2:
-        return ""  # U.S., J.K. (but "M." + "Dupont sera là." is two words)
+    if len(word) == 1 and word.isalpha():
+        # U.S., J.K., but "B." + "I checked." and "M." + "Dupont sera là."
+        initial = f_word[1:2] == "." and f_word[:1].isalpha()  # "S." of U.S.!
+        return " " if followed and not initial and f_word[-1:] != "." else ""
     if any(c in _DOTTED for c in word) and not followed:
         return ""  # inside a dotted name, an e-mail or a URL
     letters = "".join(c for c in inner if c.isalpha())
     if len(letters) >= 2 and letters.isupper():
-        caps_before = "".join(c for c in word if c.isalpha())
-        if not followed or (len(caps_before) >= 2 and caps_before.isupper()):
-            return ""  # ASP.NET, System.IO
+        return ""  # ASP.NET, System.IO
     if re.search(r"[a-z][A-Z]", inner):
         return ""  # Console.WriteLine
+    if _NO_VOWEL_RE.fullmatch(word) or _CODE_NEXT_RE.match(f_word):
+        return ""  # nn.Module, torch.Tensor(...)
     return " "
 
 
 # ---------------------------------------------------------------------- filter
 _SPECIAL = re.compile(
     r"(?<![0-9A-Za-z])[0-9#*](?=\ufe0f|\u20e3|\Z)"  # a keycap, or maybe one
-    f"|[*_~`\\[\\]\\\\\\n!:\u200d{_PICT}{_EMOJI_PART}]"
+    f"|[*_~`\\[\\]\\\\\\n{_SOFT}!:\u200d{_PICT}{_EMOJI_PART}]"
 )
+_NL = "\n" + _SOFT
+_NL_RE = re.compile(f"[\n{_SOFT}]")
+_TICKS_OR_NL_RE = re.compile(f"`+|[\n{_SOFT}]")
+_SPACES_RE = re.compile(r"[ \t]*")
+_RULE_RES = {c: re.compile(f"[ \t{re.escape(c)}]*") for c in "-*_"}
 _FAULT_RE = re.compile(r"\[\[fault:[A-Za-z0-9_]+(?::[^\]]*)?\]\]")
 _FAULT_PREFIX = "[[fault:"
 _SCHEME_RE = re.compile(r"(?:https?|ftp|wss?)$", re.IGNORECASE)
+# What a bare URL is made of (RFC 3986, and letters of Latin scripts); it ends at
+# anything else: whitespace, ``*`` ``]`` ``<`` ``"`` ``` ` ```, CJK, emoji.
+_URL_RE = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%\u00c0-\u024f]*")
+_URL_TRAIL = set(".,:;!?*~'")  # ends a sentence, not a URL (GFM autolinks)
+_URL_TRAIL_MAX = 32
+# "[label]: https://..." at a line start: a reference link's definition.
+_DEFINITION_RE = re.compile(r"\[[^\]\n]{1,64}\]:")
+_DEFINITION_PREFIX_RE = re.compile(r"\[[^\]\n.,;!?]{0,64}\]?")
+_LABEL_RE = re.compile(r"\[[^\]\[\n]{0,64}\]")  # [1] of [the guide][1]
+_CODE_SPAN_MAX = 200  # an inline code span longer than that is no span
 _TERMINAL = set(".!?:;,…。！？：；，、")
 _CLOSERS = set('"”’»«“」』）)]')  # "Halt!“ ends with its "!"
 _BULLETS = set("-*+•◦‣▪▸►")
 _ASCII_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _FAULT_MAX = 200
 _HOLD = -1
+_RUN_CHARS = set("*_~`#-")  # a held run of one of these is decided by what follows
+_RUN_RES = {c: re.compile(re.escape(c) + "+") for c in "*_~`#-"}
+
+
+def _run_end(s: str, k: int) -> int:
+    """The end of the run of s[k] that starts at k (s[k] one of ``*_~`#-``)."""
+    if k < len(s) and (r := _RUN_RES.get(s[k])):
+        return r.match(s, k).end()
+    return k
 
 
 class MarkdownFilter:
@@ -242,22 +332,25 @@ class MarkdownFilter:
         self._vis_before = ""  # the character emitted before it
         self._last_out = ""
         self._drop_space = False  # spaces after a removed marker or emoji
+        self._maybe_box = False  # after a list marker: a task box "[ ] " may follow
         self._fence: tuple[str, int] | None = None
         self._fence_bol = False
-        self._code = 0  # backtick run length of the open inline code span
         self._url_depth = 0  # inside a link's (destination): parenthesis depth
         self._url_gap = ""  # after the destination: "" / " " (spaces) / '"' (title)
         self._dest: list[str] = []  # the raw "(destination", given back if no link
         self._link_open = 0  # "[" seen on this line (their text is spoken)
-        self._run_char = ""  # self._buf is a run of this one character
+        self._emphasis: set[tuple[str, int]] = set()  # delimiter runs open on the line
+        self._skip_line = False  # a reference definition: the line is not spoken
+        self._run_set: frozenset[str] = frozenset()  # self._buf is made of these only
         self._more: list[str] = []  # more of that run, not yet added to self._buf
         self._bare_url = False
+        self._url_parens = 0  # "(" minus ")" in the bare URL so far
 
     # ----------------------------------------------------------------- public
     def feed(self, text: str) -> str:
         if not text:
             return ""
-        if self._run_char and not text.strip(self._run_char):
+        if self._run_set and self._run_set.issuperset(text):
             # More of a run that is held whole (``*``, ``-``, spaces, backticks at
             # a line start...): still undecided, and not rescanned.
             self._more.append(text)
@@ -291,16 +384,15 @@ class MarkdownFilter:
                 j = self._in_fence(s, i, final, out)
             elif self._url_depth:
                 j = self._in_url(s, i, out)
+            elif self._skip_line:
+                m = _NL_RE.search(s, i)
+                j = m.start() if m else n
+                if m:
+                    self._skip_line = False
             elif self._line_start:
                 j = self._at_line_start(s, i, final)
-            elif self._code:
-                j = self._in_code(s, i, final, out)
             elif self._bare_url:
-                m = _WS_RE.search(s, i)
-                j = m.start() if m else n
-                self._emit(out, s[i:j])
-                if m:
-                    self._bare_url = False
+                j = self._in_bare_url(s, i, final, out)
             else:
                 j = self._inline(s, i, final, out)
             if j == _HOLD:
@@ -308,15 +400,35 @@ class MarkdownFilter:
             i = j
         if i:
             self._prev = s[i - 1]
-            self._rawtail = (self._rawtail + s[:i])[-8:]
+            self._rawtail = (self._rawtail + s[max(0, i - 8) : i])[-8:]
         self._buf = s[i:]
-        b = self._buf
-        self._run_char = b[0] if b and b.count(b[0]) == len(b) else ""
+        self._run_set = self._held_run(self._buf)
         return "".join(out)
+
+    def _held_run(self, b: str) -> frozenset[str]:
+        """The characters more of which cannot decide the held text."""
+        if not b:
+            return frozenset()
+        c = b[0]
+        if self._line_start and c in " \t":
+            rest = b.lstrip(" \t")
+            if not rest:
+                return frozenset(" \t")
+            c = rest[0]
+            if c in "-*_" and not rest.strip(c + " \t"):
+                return frozenset(c + " \t")  # "- - -": a rule, or a list?
+            return frozenset()
+        if self._line_start and c in "-*_" and not b.strip(c + " \t"):
+            return frozenset(c + " \t")
+        if c in _RUN_CHARS and b.count(c) == len(b):
+            return frozenset(c)
+        return frozenset()
 
     def _emit(self, out: list[str], text: str) -> None:
         if not text:
             return
+        if _SOFT in text:
+            text = text.replace(_SOFT, " ")
         out.append(text)
         self._last_out = text[-1]
         visible = text.rstrip()
@@ -343,12 +455,18 @@ class MarkdownFilter:
         if not self._last_out or self._last_out.isspace():
             self._drop_space = True
 
+    def _new_line(self) -> None:
+        self._line_start = True
+        self._line_has_text = False
+        self._link_open = 0
+        self._drop_space = False
+        self._maybe_box = False
+        self._emphasis.clear()
+
     # ------------------------------------------------------------ line starts
     def _at_line_start(self, s: str, i: int, final: bool) -> int:
         n = len(s)
-        j = i
-        while j < n and s[j] in " \t":
-            j += 1
+        j = _SPACES_RE.match(s, i).end()
         if j == n:
             if final:
                 self._line_start = False
@@ -356,13 +474,21 @@ class MarkdownFilter:
             return _HOLD
         c = s[j]
         if c == ">":  # blockquote: drop, and look at what follows on the line
-            self._removed_marker()
+            self._drop_space = True
             return j + 1
-        k = j
-        while k < n and s[k] == c:
-            k += 1
+        if c == "[":  # [label]: https://...  (a reference definition)
+            if _DEFINITION_RE.match(s, j):
+                self._line_start = False
+                self._skip_line = True
+                return j
+            m = _DEFINITION_PREFIX_RE.match(s, j)
+            if m.end() == n and not final:
+                return _HOLD
+            self._line_start = False
+            return i
+        k = _run_end(s, j)
         run = k - j
-        if c in "`~" and run >= 1:
+        if c in "`~":
             if k == n and not final:
                 return _HOLD
             if run >= 3:
@@ -372,20 +498,17 @@ class MarkdownFilter:
         elif c == "#":
             if k == n and not final:
                 return _HOLD
-            if run <= 6 and (k == n or s[k] in " \t\n"):
+            if run <= 6 and (k == n or s[k] in " \t" or s[k] in _NL):
                 self._line_start = False
                 self._line_kind = "heading"
-                self._removed_marker()
+                self._drop_space = True
                 return k
         elif c in "-*_" or c in _BULLETS or c.isdigit():
             if c in "-*_":  # a thematic break: --- *** ___ (spaces allowed)
-                m, count = j, 0
-                while m < n and s[m] in (c, " ", "\t"):
-                    count += s[m] == c
-                    m += 1
+                m = _RULE_RES[c].match(s, j).end()
                 if m == n and not final:
                     return _HOLD
-                if count >= 3 and (m == n or s[m] == "\n"):
+                if s.count(c, j, m) >= 3 and (m == n or s[m] in _NL):
                     self._line_start = False
                     return m
             marker_end = self._list_marker(s, j, final)
@@ -394,13 +517,14 @@ class MarkdownFilter:
             if marker_end:
                 self._line_start = False
                 self._line_kind = "item"
-                self._removed_marker()
+                self._drop_space = True
+                self._maybe_box = True
                 return marker_end
         self._line_start = False
         return i
 
     def _list_marker(self, s: str, j: int, final: bool) -> int:
-        """End of a list marker (and task box) at s[j], 0 if none, or _HOLD."""
+        """End of a list marker at s[j] (its spaces included), 0 if none, or _HOLD."""
         n = len(s)
         c = s[j]
         if c in _BULLETS:
@@ -420,18 +544,7 @@ class MarkdownFilter:
             return 0 if final else _HOLD
         if s[m] not in " \t":
             return 0
-        while m < n and s[m] in " \t":
-            m += 1
-        box = s[m : m + 4]
-        for candidate in ("[ ] ", "[x] ", "[X] "):
-            if box == candidate:
-                return m + 4
-            if m + len(box) == n and candidate.startswith(box) and box and not final:
-                return _HOLD
-        return m
-
-    def _removed_marker(self) -> None:
-        self._drop_space = True
+        return _SPACES_RE.match(s, m).end()
 
     # ------------------------------------------------------------- code, urls
     def _in_fence(self, s: str, i: int, final: bool, out: list[str]) -> int:
@@ -439,33 +552,27 @@ class MarkdownFilter:
         assert self._fence is not None
         ch, length = self._fence
         if self._fence_bol:
-            j = i
-            while j < n and s[j] in " \t":
-                j += 1
-            k = j
-            while k < n and s[k] == ch:
-                k += 1
+            j = _SPACES_RE.match(s, i).end()
+            k = _run_end(s, j) if s[j : j + 1] == ch else j
             if k == n and not final:
                 return _HOLD
             if k - j >= length:
-                m = k
-                while m < n and s[m] in " \t":
-                    m += 1
+                m = _SPACES_RE.match(s, k).end()
                 if m == n and not final:
                     return _HOLD
-                if m == n or s[m] == "\n":  # the closing fence
+                if m == n or s[m] in _NL:  # the closing fence
                     self._fence = None
-                    self._line_start = True
+                    self._new_line()
                     if m < n:
-                        self._emit(out, "\n")
+                        self._emit(out, s[m])
                         return m + 1
                     return m
             self._fence_bol = False
-        nl = s.find("\n", i)
-        if nl < 0:
+        nl = _NL_RE.search(s, i)
+        if nl is None:
             return n  # code is never read aloud
         self._fence_bol = True
-        return nl + 1
+        return nl.end()
 
     def _in_url(self, s: str, i: int, out: list[str]) -> int:
         """Inside a link's "(destination)": dropped if ")" closes it; given back
@@ -477,7 +584,7 @@ class MarkdownFilter:
             if self._url_gap == '"':  # a title: up to the ")"
                 if c == ")":
                     return self._url_done(j)
-                if c == "\n":
+                if c in _NL:
                     break
             elif c == ")" and (self._url_gap or self._url_depth == 1):
                 return self._url_done(j)
@@ -492,7 +599,7 @@ class MarkdownFilter:
                 self._url_depth -= 1
             elif c in " \t":
                 self._url_gap = " "
-            elif c == "\n":
+            elif c in _NL:
                 break
             j += 1
         else:
@@ -512,39 +619,74 @@ class MarkdownFilter:
         self._url_depth, self._url_gap, self._dest = 0, "", []
         return text
 
-    def _in_code(self, s: str, i: int, final: bool, out: list[str]) -> int:
+    def _in_bare_url(self, s: str, i: int, final: bool, out: list[str]) -> int:
+        """A bare URL (after "https://"): sent as it is, up to where a URL ends.
+
+        Trailing ``.`` ``,`` ``*`` ``)``... end a sentence or close emphasis, not
+        the URL, unless more of the URL follows: they wait for what comes next."""
         n = len(s)
-        m = _CODE_END_RE.search(s, i)
-        if m is None:
-            self._emit(out, s[i:])
-            return n
-        j = m.start()
-        self._emit(out, s[i:j])
-        if s[j] == "\n":
-            if (s[j - 1] if j else self._prev) == "\n":
-                self._code = 0  # a blank line ends the paragraph: no span
-                self._line_start = True
-            self._emit(out, "\n")
-            return j + 1
+        j = _URL_RE.match(s, i).end()
         k = j
-        while k < n and s[k] == "`":
-            k += 1
-        if k == n and not final:
-            return _HOLD if j == i else j
-        if k - j == self._code:
-            self._code = 0
+        while k > i and (
+            s[k - 1] in _URL_TRAIL
+            or (
+                s[k - 1] == ")"
+                and self._url_parens + s.count("(", i, k) <= s.count(")", i, k - 1)
+            )
+        ):
+            k -= 1
+        self._url_parens += s.count("(", i, k) - s.count(")", i, k)
+        self._emit(out, s[i:k])
+        if j == n and not final and j - k <= _URL_TRAIL_MAX:
+            return k if k > i else _HOLD  # more of the URL may follow
+        self._bare_url = False
+        return k
+
+    def _code_span(self, s: str, i: int, k: int, final: bool, out: list[str]) -> int:
+        """s[i:k] is a backtick run mid-line: a code span (spoken without its
+        backticks) if the same run closes it on this line; else no span (the run
+        is dropped, what follows is filtered), or, for ``` and more, a fence."""
+        n = len(s)
+        run = k - i
+        j = k
+        while True:
+            m = _TICKS_OR_NL_RE.search(s, j)
+            if m is None or m.start() - i > _CODE_SPAN_MAX:
+                if m is None and not final and n - i <= _CODE_SPAN_MAX:
+                    return _HOLD
+                break
+            if s[m.start()] in _NL:
+                break
+            if m.end() == n and not final:
+                return _HOLD  # the closing run may go on
+            if m.end() - m.start() == run:
+                self._emit(out, s[k : m.start()].replace("`", ""))
+                return m.end()
+            j = m.end()
+        if run >= 3:  # "Here: ```js" + a line break: a fence opened mid-line
+            self._fence, self._fence_bol = ("`", run), False
+            return k
+        self._removed()
         return k
 
     # ----------------------------------------------------------------- inline
     def _inline(self, s: str, i: int, final: bool, out: list[str]) -> int:
         n = len(s)
-        if self._drop_space:
-            j = i
-            while j < n and s[j] in " \t":
-                j += 1
+        if self._drop_space or self._maybe_box:
+            j = _SPACES_RE.match(s, i).end()
             if j == n:
                 return n
             self._drop_space = False
+            if self._maybe_box:  # - [ ] todo, - [x] done
+                box = s[j : j + 4]
+                if box in ("[ ] ", "[x] ", "[X] "):
+                    self._maybe_box = False
+                    self._drop_space = True
+                    return j + 4
+                if j + len(box) == n and not final:
+                    if any(b.startswith(box) for b in ("[ ] ", "[x] ", "[X] ")):
+                        return _HOLD if j == i else j
+                self._maybe_box = False
             if j > i:
                 return j
         m = _SPECIAL.search(s, i)
@@ -574,31 +716,35 @@ class MarkdownFilter:
             if c.isdigit():
                 self._emit(out, c)
                 return i + 1
-        if c == "\n":
-            self._emit(out, self._end_line() + "\n")
-            self._line_start = True
-            self._line_has_text = False
-            self._link_open = 0
-            self._drop_space = False
+        if c in _NL:
+            self._emit(out, self._end_line() + c)
+            self._new_line()
             return i + 1
         if c in "*_~`":
-            k = i
-            while k < n and s[k] == c:
-                k += 1
+            k = _run_end(s, i)
             if k == n and not final:
                 return _HOLD
+            if c == "`":  # mid-line: a code span closed by the same run, or none
+                return self._code_span(s, i, k, final, out)
             run = k - i
             after = s[k] if k < n else ""
-            if c == "`":  # mid-line, any run opens a code span closed by the same
-                self._code = run
-                return k
             if c == "~" and run == 1:
                 self._emit(out, c)
                 return k
-            if (_in_word(prev) and _in_word(after)) or (
-                (not prev or prev.isspace()) and after in (" ", "\t")
-            ):
-                self._emit(out, s[i:k])  # 2*3, snake_case, "a * b": not markup
+            key = (c, run)
+            if _in_word(prev) and _in_word(after):
+                if c == "*" and key in self._emphasis:
+                    self._emphasis.discard(key)  # **무료**입니다: it closes
+                    return k
+                self._emit(out, s[i:k])  # 2*3, snake_case: not markup
+                return k
+            if (not prev or prev.isspace()) and after in (" ", "\t"):
+                self._emit(out, s[i:k])  # "a * b": not markup
+                return k
+            if key in self._emphasis:
+                self._emphasis.discard(key)
+            else:
+                self._emphasis.add(key)
             return k
         if c == "[":
             return self._bracket(s, i, final, out, image=False)
@@ -618,6 +764,15 @@ class MarkdownFilter:
                     self._url_depth = 1
                     self._dest = ["("]
                     return i + 2
+                if nxt == "[":  # [the guide][1]: the label is not spoken
+                    m = _LABEL_RE.match(s, i + 1)
+                    if m:
+                        self._removed()
+                        return m.end()
+                    rest = s[i + 1 :]
+                    if not final and len(rest) <= 66 and not _NL_RE.search(rest):
+                        self._link_open += 1
+                        return _HOLD
             self._removed()
             return i + 1
         if c == "\\":
@@ -639,6 +794,7 @@ class MarkdownFilter:
                 if s.startswith("://", i):
                     self._emit(out, "://")
                     self._bare_url = True
+                    self._url_parens = 0
                     return i + 3
             self._emit(out, c)
             return i + 1
@@ -685,12 +841,13 @@ def _in_word(ch: str) -> bool:
     return ch.isalnum() and not _CJK_RE.match(ch)
 
 
-_WS_RE = re.compile(r"\s")
-_CODE_END_RE = re.compile(r"[`\n]")
-
-
 # ---------------------------------------------------------------------- shaper
 _WORD_MAX = 100  # no word is longer: a longer run (a hash, base64) is let out
+# Gradium's inline tags. One that has begun waits until its ">" (never cut between
+# two messages); a "<" that is no such tag within _TAG_MAX characters is text.
+_TAG_NAMES = ("<break", "<flush")
+_TAG_MAX = 48
+_BREAK_RE = re.compile(r"<break\b[^<>\n]*>")  # needs a space before and after
 
 
 def _is_mark(ch: str) -> bool:
@@ -702,6 +859,20 @@ def _word_char(ch: str) -> bool:
     return (ch.isalnum() or _is_mark(ch)) and not _CJK_RE.match(ch)
 
 
+def _tag_start(text: str) -> int:
+    """Where an unclosed Gradium tag begins at the end of text, or -1."""
+    k = text.rfind("<", max(0, len(text) - _TAG_MAX))
+    if k < 0 or ">" in text[k:] or "\n" in text[k:]:
+        return -1
+    rest = text[k:]
+    for name in _TAG_NAMES:
+        if name.startswith(rest) or (
+            rest.startswith(name) and rest[len(name) : len(name) + 1] in " /\t"
+        ):
+            return k
+    return -1
+
+
 class TextShaper:
     """Per-request text pipeline: join segments, filter, never end inside a word.
 
@@ -709,7 +880,10 @@ class TextShaper:
     said before that, and a request of only formatting ends without a socket); the
     unspeakable text before it (e.g. a lone ``¿``) is sent with the first words.
     A trailing run of letters or digits is kept until the next segment (or
-    ``finish``) shows where its word ends, so no message ends inside a word.
+    ``finish``) shows where its word ends, so no message ends inside a word; after
+    the first words, a trailing digit followed by ``.`` or ``,`` waits the same way
+    (the joiner keeps it), so no number is cut; a Gradium tag that has begun waits
+    for its ``>``, and ``<break .../>`` gets the spaces Gradium needs around it.
     ``speakable_since`` is when the first speakable text arrived, even if it was
     held (by the filter or as an unfinished word): TTFB counts from there.
     """
@@ -719,16 +893,17 @@ class TextShaper:
         self._filter = MarkdownFilter() if filter_markup else None
         self._clock = clock
         self._lead: list[str] = []  # unspeakable text before the first words
-        self._word: list[str] = []  # an unfinished word at the end of the output
+        self._word: list[str] = []  # an unfinished word (or tag) at the end
         self._word_len = 0
         self._started = False
+        self._space_next = False  # a <break .../> was sent last: a space must follow
+        self._last_sent = " "  # the last character sent (none yet: as after a space)
         self.speakable_since: float | None = None
 
     def feed(self, segment: str) -> str:
-        text = self._joiner.join(segment)
-        if self._filter is not None:
-            text = self._filter.feed(text)
-        out = self._release(self._hold_word(text))
+        numbers = self._started  # the first words are never held for a number
+        text = self._filter_text(self._joiner.join(segment, hold=numbers))
+        out = self._release(self._hold_word(text, numbers))
         if self.speakable_since is None and (
             self._started
             or self._word
@@ -738,38 +913,98 @@ class TextShaper:
         return out
 
     def finish(self) -> str:
-        text = self._filter.finish() if self._filter is not None else ""
+        text = self._filter_text(self._joiner.finish())
+        if self._filter is not None:
+            text += self._filter.finish()
         text = "".join(self._word) + text
         self._word, self._word_len = [], 0
         if self._started:
-            return text
+            return self._spaced_tags(text)
         text, self._lead = "".join(self._lead) + text, []
-        return text.lstrip() if is_speakable(text) else text
+        return self._spaced_tags(text.lstrip() if is_speakable(text) else text)
 
-    def _hold_word(self, text: str) -> str:
-        """Everything but a trailing letter/digit run, which waits for its end."""
+    def _filter_text(self, text: str) -> str:
+        if self._filter is not None:
+            return self._filter.feed(text)
+        return text.replace(_SOFT, " ") if _SOFT in text else text
+
+    def _hold_word(self, text: str, numbers: bool) -> str:
+        """Everything but what waits for what follows: a trailing letter/digit run
+        (``1,000`` and ``3.14`` are one), with ``numbers`` a trailing digit and
+        ``.`` or ``,`` (``3.`` + ``14``), and a begun Gradium tag."""
         if not text:
             return ""
-        k = len(text)
-        while k > 0 and _word_char(text[k - 1]):
-            k -= 1
-        if k == 0 and self._word_len + len(text) <= _WORD_MAX:
+        if (
+            self._word_len + len(text) <= _WORD_MAX
+            and _word_char(text[0])
+            and all(map(_word_char, text))
+            and (not self._word or "<" not in self._word[0])
+        ):
             self._word.append(text)  # the word goes on
             self._word_len += len(text)
             return ""
-        out = "".join(self._word) + text[:k]
-        rest = text[k:]
-        if len(rest) > _WORD_MAX:
-            out, rest = out + rest, ""
+        full = "".join(self._word) + text if self._word else text
+        n = len(full)
+        k = n
+        if numbers and n > 1 and full[-1] in ".," and full[-2].isdigit():
+            k -= 1
+        while True:
+            while k > 0 and _word_char(full[k - 1]):
+                k -= 1
+            # 1,000 and 3.14 are one word
+            if not (
+                1 < k < n
+                and full[k - 1] in ".,"
+                and full[k - 2].isdigit()
+                and full[k].isdigit()
+            ):
+                break
+            k -= 1
+        if n - k > _WORD_MAX:
+            k = n
+        if "<" in full[-_TAG_MAX:]:
+            t = _tag_start(full)
+            if t >= 0:
+                k = min(k, t)
+        rest = full[k:]
         self._word, self._word_len = ([rest], len(rest)) if rest else ([], 0)
-        return out
+        return full[:k]
 
     def _release(self, text: str) -> str:
         if self._started or not text:
-            return text
+            return self._spaced_tags(text)
         if not is_speakable(text):  # the lead so far is unspeakable too
             self._lead.append(text)
             return ""
         self._started = True
         text, self._lead = "".join(self._lead) + text, []
-        return text.lstrip()
+        return self._spaced_tags(text.lstrip())
+
+    def _spaced_tags(self, text: str) -> str:
+        """<break .../> with a space before and after (Gradium needs them)."""
+        if not text:
+            return ""
+        if self._space_next:
+            self._space_next = False
+            if not text[0].isspace():
+                text = " " + text
+        if "<break" not in text:
+            self._last_sent = text[-1]
+            return text
+        parts: list[str] = []
+        k = 0
+        for m in _BREAK_RE.finditer(text):
+            before = text[k : m.start()]
+            parts.append(before)
+            if not (text[m.start() - 1] if m.start() else self._last_sent).isspace():
+                parts.append(" ")
+            parts.append(m.group())
+            k = m.end()
+            if k < len(text) and not text[k].isspace():
+                parts.append(" ")
+        parts.append(text[k:])
+        if k == len(text) and k:
+            self._space_next = True
+        text = "".join(parts)
+        self._last_sent = text[-1]
+        return text

@@ -46,7 +46,6 @@ STRIPPED_LOSSES = {
     "Hmm...": "'Hmm.' + 'that's': a lowercase word after a period is a dotted name",
     "[1, 2, 3]": "'1,' + '2,': a digit after a comma is a number (1,000)",
     "p. ex.": "'p.' + 'ex.' + 'les': as 'example.' + 'com'",
-    "ca. 11": "'ca.' + '11': a digit after a period is a decimal",
 }
 
 
