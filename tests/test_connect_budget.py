@@ -414,3 +414,42 @@ async def test_flushing_every_turn_is_no_failure_and_each_turn_finds_a_warm_sock
             assert client._failures == 0
     finally:
         await client.aclose()
+
+
+async def test_the_local_servers_stall_words_fault_ends_by_the_audio_deadline(
+    make_server,
+):
+    """The same on the local server's ``stall_words`` fault (used by the chaos
+    suite): two frames, then only words; the request ends 0.5 s after its last
+    frame, and the socket that stalled takes no new request."""
+    server = await make_server()
+    client = gt().GradiumTTSClient(server.url, API_KEY, response_timeout_s=0.5)
+    try:
+        client.start()
+        assert await client.wait_connected(5)
+        server.inject(Fault("stall_words", arg=2))
+        req = client.request(SETUP)
+        req.send_text("two frames then words for ever")
+        req.end()
+        last_audio, events = 0.0, []
+        async for ev in req.events():
+            events.append(ev)
+            if isinstance(ev, gt().Audio):
+                last_audio = time.monotonic()
+        took = time.monotonic() - last_audio
+        assert events[-1].error.vendor_code == "timeout", events[-1]
+        assert 0.45 <= took <= 0.5 + SLACK_S + 0.2, took
+        assert any(m.get("text") == "babble" for m in server.sent("text"))
+        nxt = client.request(SETUP)
+        nxt.send_text("fine")
+        nxt.end()
+        async for ev in nxt.events():
+            pass
+        assert isinstance(ev, gt().Done)
+        setups = [e.conn for e in server.events_of("open")]
+        first_conn = setups[0]
+        assert server.received("setup", conn=first_conn)[-1]["client_req_id"] == (
+            req.client_req_id
+        )
+    finally:
+        await client.aclose()
