@@ -13,8 +13,9 @@ Sockets (``GradiumTTSClient``): the active one takes new requests, up to
 beside it while requests run, so a cancel can close the cancelled request's socket
 (Gradium has no cancel message, §2.5) and the next request still pays no
 handshake. One event-driven maintainer opens, promotes, recycles and closes
-sockets, with capped, jittered backoff; only a socket that served a request
-proves the endpoint.
+sockets, with capped, jittered backoff (the connect budget): a socket the server
+ends young is a failure whatever it served, only one that stays open proves the
+endpoint, and while failures are on record no request opens a socket of its own.
 
 Failures are typed by ``classify``: the HTTP status of a refused upgrade, the
 ``code`` of an ``error`` message or close and, for Gradium's ambiguous 1008, its
@@ -1220,8 +1221,8 @@ class GradiumTTSClient:
             # Proof that an outage is over: a socket open _PROVEN_AGE_S.
             for conn in list(self._conns):
                 proven_at = conn.opened_at + _PROVEN_AGE_S
-                if conn.closed:
-                    continue
+                if conn.closed or conn.accounted:
+                    continue  # (accounted: the server ended it)
                 if now >= proven_at:
                     await self._recovered(conn)
                     break
