@@ -875,6 +875,7 @@ class GradiumTTSClient:
         self._status = "disconnected"
         self._failures = 0  # failed attempts in a row
         self._last_failure: GradiumError | None = None
+        self._failed_at = -math.inf  # when the last attempt failed
         self._retry_at = 0.0  # no attempt before (backoff), background or request
         self._reopen_at = 0.0  # no background reopen before (jitter after a loss)
         self._idle_since = -math.inf  # when the last request left the sockets
@@ -1111,6 +1112,7 @@ class GradiumTTSClient:
     def _attempt_failed(self, error: GradiumError) -> None:
         self._failures += 1
         self._last_failure = error
+        self._failed_at = time.monotonic()
         delay = _backoff_delay(self._failures)
         self._retry_at = time.monotonic() + delay
         log.info(
@@ -1138,6 +1140,11 @@ class GradiumTTSClient:
         its first answer. The maintainer counts a socket as proof once it has
         been open ``_PROVEN_AGE_S`` (``_recovered``)."""
         conn.proven = True
+
+    def _proves(self, conn: _Connection) -> bool:
+        """Only a socket opened after the last failure can prove it is over (an
+        old socket that lives on says nothing about new handshakes)."""
+        return conn.opened_at > self._failed_at
 
     async def _recovered(self, conn: _Connection) -> None:
         """``conn`` stayed open ``_PROVEN_AGE_S``: the outage, if any, is over."""
@@ -1221,7 +1228,7 @@ class GradiumTTSClient:
             # Proof that an outage is over: a socket open _PROVEN_AGE_S.
             for conn in list(self._conns):
                 proven_at = conn.opened_at + _PROVEN_AGE_S
-                if conn.closed or conn.accounted:
+                if conn.closed or conn.accounted or not self._proves(conn):
                     continue  # (accounted: the server ended it)
                 if now >= proven_at:
                     await self._recovered(conn)
@@ -1398,7 +1405,7 @@ class GradiumTTSClient:
             if not self._closed and not self.connected:
                 await self._set_status("disconnected")
             return
-        if self._failures:
+        if self._failures and self._proves(conn):
             await self._recovered(conn)
         if not conn.routes:
             spread = min(_JITTER * conn.age, _JITTER_MAX_S)

@@ -137,11 +137,16 @@ def apply_pattern(server: GradiumServer, pattern: tuple[str, Any, Any]) -> None:
 
 
 async def play(
-    pattern: tuple[str, Any, Any], arrivals: list[float], observe: float
+    pattern: tuple[str, Any, Any],
+    arrivals: list[float],
+    observe: float,
+    onset: float = 0.0,
 ) -> Run:
-    """A fresh server and client; requests at ``arrivals`` (s after start)."""
+    """A fresh server and client; requests at ``arrivals`` (s after start); the
+    server misbehaves from ``onset`` on (before that it works)."""
     server = await GradiumServer(ServerConfig.for_tests()).start()
-    apply_pattern(server, pattern)
+    if onset <= 0:
+        apply_pattern(server, pattern)
     listener = Statuses()
     client = gt().GradiumTTSClient(
         server.url,
@@ -170,6 +175,9 @@ async def play(
     try:
         client.start()
         started = time.monotonic()
+        if onset > 0:
+            loop = asyncio.get_running_loop()
+            loop.call_later(onset, apply_pattern, server, pattern)
         for i, at in enumerate(sorted(arrivals)):
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
             tasks.append(asyncio.create_task(one(i)))
@@ -220,6 +228,46 @@ async def test_connect_budget_holds_idle_and_at_one_request_per_second(scaled):
         assert run.problems() == [], (case, report)
         if case[1]:
             assert len(run.outcomes) == 30, case
+
+
+async def test_an_old_socket_living_on_does_not_reset_the_backoff(scaled):
+    """The server works, then refuses every upgrade; the user interrupts a turn
+    (its socket closes, the standby takes over, a new standby is wanted). That
+    old standby living on says nothing about new handshakes: the refused
+    attempts back off (a chaos seed found them retried at once, 9 in 15 ms,
+    because an old socket counted as proof that the outage was over)."""
+    server = await GradiumServer(ServerConfig.for_tests()).start()
+    listener = Statuses()
+    client = gt().GradiumTTSClient(
+        server.url, API_KEY, listener=listener, response_timeout_s=RESPONSE_TIMEOUT_S
+    )
+    try:
+        client.start()
+        assert await client.wait_connected(5)
+        first = client.request(SETUP)
+        first.send_text("the standby opens beside this one.")
+        first.end()
+        async for _ in first.events():
+            pass
+        await asyncio.sleep(8.0 * K)  # both sockets now older than _PROVEN_AGE_S
+        server.inject(Fault("reject_handshake", arg=503, count=10**6))
+        onset = time.monotonic()
+        cut = client.request(SETUP)
+        cut.send_text("a long answer the user interrupts " * 4)
+        cut.end()
+        async for ev in cut.events():
+            if isinstance(ev, gt().Audio):
+                break
+        cut.cancel()  # closes its socket: the standby takes over
+        await asyncio.sleep(20.0 * K)
+        handshakes = [e.t for e in server.events_of("connect") if e.t >= onset]
+        statuses = [t for t, _ in listener.seen if t >= onset]
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert busiest(handshakes) <= MAX_HANDSHAKES, len(handshakes)
+    assert busiest(statuses) <= MAX_STATUSES, statuses
+    assert client.connections_opened == 2  # the refused ones never opened
 
 
 async def test_a_request_opens_no_socket_while_the_client_backs_off(scaled):
@@ -280,18 +328,22 @@ ARRIVALS = st.one_of(
 
 
 @settings(
-    max_examples=8,
+    max_examples=10,
     deadline=None,
     derandomize=True,
     database=None,
     phases=(Phase.explicit, Phase.generate),  # no shrinking: bounded in CI
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(pattern=PATTERN, arrivals=ARRIVALS)
+@given(
+    pattern=PATTERN,
+    arrivals=ARRIVALS,
+    onset=st.sampled_from([0.0, 2.0 * K, 8.0 * K]),  # misbehaving from the start, or later
+)
 def test_generated_servers_keep_the_budget_and_end_every_request_once(
-    scaled, pattern, arrivals
+    scaled, pattern, arrivals, onset
 ):
-    run = asyncio.run(play(pattern, arrivals, 30.0 * K))
+    run = asyncio.run(play(pattern, arrivals, 30.0 * K, onset))
     assert run.problems() == [], (pattern, arrivals)
     assert len(run.outcomes) == len(arrivals)
 
