@@ -775,10 +775,11 @@ def _lost(conn: _Connection) -> GradiumError:
 # The connect budget. Backoff after failed attempts: exponential from 1 s, capped
 # at 30 s, each delay drawn from its upper half. A failed attempt is a refused or
 # failed handshake, or a socket the server (not the client) closed before it had
-# been open _PROVEN_AGE_S, whatever it served meanwhile. Only a socket that stays
-# open _PROVEN_AGE_S proves the endpoint (the failure count is reset, the status
-# says connected again); serving a request proves nothing (a server may close
-# every socket right after its first answer). While failures are on record no
+# been open _PROVEN_AGE_S, whatever it served meanwhile. Only a socket opened
+# after the last failure that stays open _PROVEN_AGE_S proves the endpoint (the
+# failure count is reset, the status says connected again); serving a request
+# proves nothing (a server may close every socket right after its first answer),
+# nor does an old socket living on (it says nothing about new handshakes). While failures are on record no
 # standby is opened and no request opens a socket of its own: every handshake is
 # the one scheduled attempt (``_acquire``).
 _BACKOFF_FIRST_S = 1.0
