@@ -827,7 +827,8 @@ def _keepalive(ws: ClientConnection) -> None:
 
 
 def _backoff_delay(failures: int) -> float:
-    step = min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** max(0, failures - 1))
+    # (the exponent is capped: 2 ** 1024 failures of a long outage overflow a float)
+    step = min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** min(max(0, failures - 1), 32))
     return step / 2 + random.uniform(0, step / 2)
 
 
@@ -901,13 +902,18 @@ class GradiumTTSClient:
         return TTSRequest(self, setup, words=words)
 
     async def wait_connected(self, timeout: float) -> bool:
-        """Wait until a socket is open (for callers that want a warm start)."""
+        """Wait until a socket is open (for callers that want a warm start).
+        It keeps the connect budget: while the client backs off it waits for
+        the next scheduled attempt."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while (now := time.monotonic()) < deadline:
             if self.connected:
                 return True
             if self.last_fatal is not None:
                 return False
+            if now < self._retry_at and not self._opening_now():
+                await asyncio.sleep(min(self._retry_at, deadline) - now)
+                continue
             task = self._opening if self._opening_now() else self._open_soon()
             with contextlib.suppress(GradiumError, asyncio.TimeoutError):
                 await asyncio.wait_for(

@@ -505,3 +505,26 @@ async def test_the_local_servers_stall_words_fault_ends_by_the_audio_deadline(
         )
     finally:
         await client.aclose()
+
+
+async def test_wait_connected_keeps_the_budget(scaled):
+    """A caller waiting for a warm start while every upgrade is refused: the
+    attempts follow the backoff (it used to retry at once, in a loop)."""
+    server = await GradiumServer(ServerConfig.for_tests()).start()
+    server.inject(Fault("refuse", count=10**6))
+    client = gt().GradiumTTSClient(server.url, API_KEY)
+    try:
+        assert await client.wait_connected(20.0 * K) is False
+        handshakes = [e.t for e in server.events_of("connect")]
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert busiest(handshakes) <= MAX_HANDSHAKES, len(handshakes)
+
+
+def test_the_backoff_of_a_long_outage_stays_a_number():
+    """About 1,025 failures in a row (8.5 hours of outage at one attempt per
+    30 s) used to overflow the backoff's float and crash the failed attempt."""
+    for failures in (1, 2, 6, 1025, 10**6):
+        delay = gt()._backoff_delay(failures)
+        assert 0.5 <= delay <= 30.0, (failures, delay)
