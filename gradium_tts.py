@@ -1022,7 +1022,16 @@ class GradiumTTSClient:
                     raise self._backoff_error(now)
                 await asyncio.sleep(self._retry_at - now)  # the scheduled attempt
                 continue
-            opened = await asyncio.shield(self._open_soon())
+            try:
+                opened = await asyncio.shield(self._open_soon())
+            except GradiumError as err:
+                if err.fatal or not self._failures or self.last_fatal is not None:
+                    raise
+                # Say it as the budget sees it (replayable: the replay waits for
+                # the next scheduled attempt, within the request's deadline).
+                raise dataclasses.replace(
+                    self._backoff_error(time.monotonic()), cause=err.cause
+                ) from None
             conn = self._pick(avoid)
             if conn is not None:
                 return conn
