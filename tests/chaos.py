@@ -478,7 +478,8 @@ class _Gen:
         segs = req["segs"]
         cut = r.randint(1, len(segs))
         self._send({**req, "segs": segs[:cut]}, end=False)
-        timeout = r.choice([1.5, 2.0, 3.0])
+        # a value no other pattern uses: the update always builds a new client
+        timeout = round(r.uniform(2.01, 2.99), 2)
         self.steps.append(
             {
                 "op": "update",
