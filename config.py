@@ -81,18 +81,24 @@ CLIENT_PARAM_KEYS = frozenset(
 # Typed params for Gradium's model settings (reference §2.1). On the wire they go
 # inside the setup's ``json_config`` under Gradium's own names; a typed param wins
 # over the same key written in ``json_config`` (one warning names both).
-# typed param -> (json_config key, lowest, highest): Gradium's documented ranges.
+# typed param -> (json_config key, lowest, highest): Gradium's documented ranges of
+# the json_config key. ``speed`` is not Gradium's value itself: see SPEED_RANGE.
 VOICE_SETTINGS: dict[str, tuple[str, float, float]] = {
     "speed": ("padding_bonus", -4.0, 4.0),  # negative = faster
     "temperature": ("temp", 0.0, 1.4),
     "voice_similarity": ("cfg_coef", 1.0, 4.0),
 }
 VOICE_KEYS = frozenset(key for key, _, _ in VOICE_SETTINGS.values())
+# params.speed is a rate multiplier, as in TEN's other TTS nodes: 1.0 normal,
+# bigger faster. speed_to_padding_bonus maps this range onto padding_bonus's.
+SPEED_RANGE = (0.5, 2.0)
 NORMALIZATION_KEY = "rewrite_rules"  # json_config key of params.text_normalization
+# Gradium's languages; params.language picks the rewrite_rules alias of one.
+LANGUAGES = ("en", "fr", "de", "es", "pt")
 # Gradium recommends rewrite rules for numbers, dates, times, e-mails, URLs and
 # phone numbers (spoken wrong without them); the default voice is English.
-DEFAULT_TEXT_NORMALIZATION = "en"
-NORMALIZATION_ALIASES = ("en", "fr", "de", "es", "pt")
+DEFAULT_LANGUAGE = "en"
+NORMALIZATION_ALIASES = LANGUAGES
 # The rule names Gradium documents (docs/rewriting_rules.md); other CamelCase names
 # are passed on with a warning, as Gradium may add rules.
 NORMALIZATION_RULES = frozenset(
@@ -103,6 +109,40 @@ NORMALIZATION_RULES = frozenset(
         for lang in ("En", "Fr", "De", "Es", "Pt")
     }
 )
+# A BCP-47 tag (fr, fr-FR, pt-BR, zh-Hant-TW; "_" accepted as in fr_FR): the
+# primary subtag decides.
+_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8}){0,3}")
+
+
+def speed_to_padding_bonus(speed: float) -> float:
+    """Gradium's ``padding_bonus`` for a TEN speed multiplier: ``-4 * log2(speed)``.
+
+    1.0 -> 0.0 (normal), 2.0 -> -4.0 (fastest), 0.5 -> 4.0 (slowest); monotonic,
+    bigger speed gives a smaller (faster) padding_bonus. An approximation: Gradium
+    documents no exact rate for padding_bonus (about +-30 % duration at +-2).
+    Rounded to 3 decimals (and never -0.0).
+    """
+    return round(-4.0 * math.log2(speed), 3) + 0.0
+
+
+def language_code(value: str) -> str:
+    """The Gradium language (en, fr, de, es, pt) of ``value``: an alias or a
+    BCP-47 tag whose primary subtag is one (case-insensitive). Raises ConfigError
+    naming the value (only a short, plain one: never a key pasted by mistake) and
+    the languages."""
+    match = _LANGUAGE_TAG.fullmatch(value.strip())
+    code = match.group(1).lower() if match else ""
+    if code in LANGUAGES:
+        return code
+    short = len(value) <= 20 and re.fullmatch(r"[A-Za-z0-9 _-]*", value)
+    shown = f"{value!r}" if short else "the value given"  # never a pasted key
+    raise ConfigError(
+        f"params.language = {shown} is not supported: Gradium speaks "
+        f"{', '.join(LANGUAGES)} (a BCP-47 tag such as fr-FR or pt-BR works too); "
+        "set it to the voice's language"
+    )
+
+
 _RULE_NAME = re.compile(r"[A-Z][A-Za-z]{0,23}")  # like NumberEn
 
 
@@ -144,6 +184,24 @@ def unknown_rewrite_rules(rules: str) -> list[str]:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _checked_speed(speed: float) -> float:
+    """``speed`` if it is inside SPEED_RANGE, else ConfigError naming it."""
+    low, high = SPEED_RANGE
+    if math.isfinite(speed) and low <= speed <= high:
+        return speed
+    if math.isfinite(speed) and speed <= 0:  # the old meaning: Gradium's padding_bonus
+        raise ConfigError(
+            f"params.speed = {speed} is refused: speed is now a multiplier, "
+            f"{low} to {high}, 1.0 normal, bigger is faster (it used to be "
+            "Gradium's padding_bonus, 0 normal, negative faster: set "
+            "params.json_config.padding_bonus for that)"
+        )
+    raise ConfigError(
+        f"params.speed = {speed} is out of range: it takes {low} to {high} "
+        "(1.0 normal, bigger is faster)"
+    )
 
 
 class ConfigError(ValueError):
@@ -230,6 +288,8 @@ class GradiumTTSConfig(BaseModel):
     temperature: StrictFloat | None = None
     voice_similarity: StrictFloat | None = None
     text_normalization: StrictStr | None = None  # "" = off
+    # The voice's language: the default rewrite_rules alias (see voice_settings).
+    language: StrictStr = DEFAULT_LANGUAGE
 
     # Pass-through setup keys, and what was dropped (for a warning at start).
     extra_setup: dict[str, Any] = Field(default_factory=dict)
@@ -288,6 +348,7 @@ class GradiumTTSConfig(BaseModel):
             "temperature",
             "voice_similarity",
             "text_normalization",
+            "language",  # issue 23
         ):
             if key in params:
                 value = params.pop(key)
@@ -359,13 +420,17 @@ class GradiumTTSConfig(BaseModel):
 
         A typed param wins over the same key in ``json_config``; a key set in
         neither is left out (Gradium's default), except ``rewrite_rules``, which
-        defaults to DEFAULT_TEXT_NORMALIZATION; an empty value turns it off (left
-        out). Raises ConfigError for a value outside Gradium's documented range.
+        defaults to the alias of ``language``; an empty value turns it off (left
+        out). ``speed`` is a multiplier, sent as speed_to_padding_bonus(speed).
+        Raises ConfigError for a value outside its range.
         """
         given = self.json_config or {}
         out: dict[str, Any] = {}
         for name, (key, low, high) in VOICE_SETTINGS.items():
             value = getattr(self, name)
+            if name == "speed" and value is not None:
+                out[key] = speed_to_padding_bonus(_checked_speed(value))
+                continue
             where = f"params.{name}"
             if value is None and key in given:
                 value, where = given[key], f"params.json_config.{key}"
@@ -383,13 +448,14 @@ class GradiumTTSConfig(BaseModel):
                     f"{low} to {high}{hint}"
                 )
             out[key] = value
+        language = language_code(self.language)
         rules: Any = self.text_normalization
         where = "params.text_normalization"
         if rules is None and NORMALIZATION_KEY in given:
             rules = given[NORMALIZATION_KEY]
             where = f"params.json_config.{NORMALIZATION_KEY}"
         if rules is None:
-            rules = DEFAULT_TEXT_NORMALIZATION
+            rules = language
         if not isinstance(rules, str):
             raise ConfigError(f"{where} must be a string, got {_json_type(rules)}")
         rules = normalize_rewrite_rules(rules, where)

@@ -68,6 +68,7 @@ from .gradium_tts import (
     TTSRequest,
     Word,
     mask_secrets,
+    printable,
 )
 from .text_filter import (
     TextShaper,
@@ -81,6 +82,11 @@ DUMP_CLOSE_TIMEOUT_S = 2.0  # a request's ending waits at most this long for its
 _KEEP_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 # turn_status of a tts_text_result (TEN's subtitle convention).
 TURN_ONGOING, TURN_ENDED, TURN_INTERRUPTED = 0, 1, 2
+# A word may start at most this far beyond the request's audio so far (Gradium
+# sends a word before the audio holding it, never seconds ahead); later, or
+# outside int64 milliseconds, its timestamp is unusable, like NaN.
+WORD_AHEAD_S = 10.0
+_INT64_MAX = 2**63 - 1
 # Config fields read per request (setup message, dump, words): changing them needs
 # no new client. Every other field configures the client, so a change rebuilds it,
 # including fields added later.
@@ -104,6 +110,7 @@ _PER_REQUEST_FIELDS = frozenset(
         "temperature",
         "voice_similarity",
         "text_normalization",
+        "language",  # issue 23: picks each request's rewrite_rules
     }
 )
 
@@ -137,7 +144,7 @@ class DumpWriter:
 
     async def close(self, timeout_s: float = DUMP_CLOSE_TIMEOUT_S) -> None:
         self._chunks.put(None)
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
             await asyncio.wait_for(asyncio.shield(self._finished), timeout_s)
         if not self._finished.done() and self.error is None:
             self.error = TimeoutError(f"dump still writing after {timeout_s:g} s")
@@ -277,7 +284,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             await self._handle_text(t)
         except Exception as exc:  # noqa: BLE001 - never let a request hang
             self.ten_env.log_error(
-                f"request {t.request_id} failed: {self._masked(repr(exc))}"
+                f"request {_id(t.request_id)} failed: {self._masked(repr(exc))}"
             )
             turn = self._turn
             if turn is not None and turn.request_id == t.request_id:
@@ -301,7 +308,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 # it is processing (otherwise it would be buffered): release its
                 # queue again, or every later request would wait for ever.
                 self.ten_env.log_warn(
-                    f"text for request {t.request_id}, which has already ended: ignored"
+                    f"text for request {_id(t.request_id)}, which has already ended: ignored"
                 )
                 await self.finish_request(t.request_id)
                 return
@@ -320,7 +327,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             self.leftover_bytes = b""
         elif turn.input_ended:
             self.ten_env.log_warn(
-                f"text after text_input_end for {t.request_id}: ignored"
+                f"text after text_input_end for {_id(t.request_id)}: ignored"
             )
             return
 
@@ -351,7 +358,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             )
             turn.reader = asyncio.create_task(self._read(turn))
             self.ten_env.log_info(
-                f"request {t.request_id} -> gradium {turn.stream.client_req_id}",
+                f"request {_id(t.request_id)} -> gradium {turn.stream.client_req_id}",
                 category="key_point",
             )
         if turn.stream is not None and segment:
@@ -408,7 +415,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
                 await self._finalize(turn, TTSAudioEndReason.INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - the base re-raises: os._exit
             self.ten_env.log_error(
-                f"cancel of {turn.request_id} failed: {self._masked(repr(exc))}"
+                f"cancel of {_id(turn.request_id)} failed: {self._masked(repr(exc))}"
             )
         finally:
             self._completed.clear()  # the flush forgets every request, as the base does
@@ -439,7 +446,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             raise
         except Exception as exc:  # noqa: BLE001
             self.ten_env.log_error(
-                f"reader for {turn.request_id} failed: {self._masked(repr(exc))}"
+                f"reader for {_id(turn.request_id)} failed: {self._masked(repr(exc))}"
             )
             await self._finalize(
                 turn,
@@ -453,7 +460,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
             turn.gradium_id = gradium_id
             cid = turn.stream.client_req_id if turn.stream is not None else "-"
             self.ten_env.log_info(
-                f"request {turn.request_id} -> gradium {cid}: "
+                f"request {_id(turn.request_id)} -> gradium {cid}: "
                 f"gradium request_id {gradium_id}",
                 category="key_point",
             )
@@ -501,7 +508,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         turn.dump_failed = True
         exc = exc or (turn.writer.error if turn.writer is not None else None)
         self.ten_env.log_warn(
-            f"dump of {turn.request_id} stopped: {self._masked(repr(exc))}"
+            f"dump of {_id(turn.request_id)} stopped: {self._masked(repr(exc))}"
         )
 
     async def _on_word(self, turn: _Turn, word: Word) -> None:
@@ -519,25 +526,35 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         turn.held_words = [word]  # held back so the last one can end the turn
 
     def _sane_word(self, turn: _Turn, word: Word) -> Word | None:
-        """A word whose timestamps TEN can use: a start that is not a finite number
-        is dropped; one before the previous word's (or below 0) is clamped to it;
-        a stop before the start (or not finite) becomes the start. Logged once."""
+        """A word TEN can take. Dropped: text that is not valid Unicode (a lone
+        surrogate), a start that is not a finite number or lies beyond what the
+        request's audio can hold (its audio so far plus ``WORD_AHEAD_S``). A start
+        before the previous word's (or below 0) is clamped to it; a stop before the
+        start, not finite or beyond that bound becomes the start. Logged once."""
         start, stop = word.start_s, word.stop_s
-        drop = not isinstance(start, float | int) or not math.isfinite(start)
-        fixed = f"dropped a word with start_s {start!r}" if drop else None
+        bound = self._ms(turn, turn.audio_bytes) / 1000 + WORD_AHEAD_S
+        fixed = None
+        try:
+            word.text.encode("utf-8")
+        except UnicodeEncodeError:
+            fixed = "dropped a word whose text is not valid Unicode"
+        if fixed is None and not _usable_s(start, bound):
+            fixed = f"dropped a word with start_s {start!r} (audio so far + margin: "
+            fixed += f"{bound:g} s)"
+        drop = fixed is not None
         if not drop:
             if start < turn.last_word_s:
                 fixed = f"clamped start_s {start!r} to {turn.last_word_s!r}"
                 start = turn.last_word_s
-            if not isinstance(stop, float | int) or not math.isfinite(stop):
+            if not _usable_s(stop, bound):
                 stop = start
             stop = max(stop, start)
         if fixed is not None and not turn.words_fixed:
             turn.words_fixed = True
             self.ten_env.log_warn(
-                f"word timestamps of {turn.request_id} from Gradium are not usable "
-                f"(not finite or going backwards): {fixed}; further ones fixed "
-                "silently"
+                f"word timestamps of {_id(turn.request_id)} from Gradium are not "
+                f"usable (not finite, beyond the audio, going backwards or not "
+                f"valid text): {fixed}; further ones fixed silently"
             )
         if drop:
             return None
@@ -647,7 +664,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         except Exception as exc:  # noqa: BLE001 - the ending must go on
             with contextlib.suppress(Exception):
                 self.ten_env.log_error(
-                    f"ending {turn.request_id}: cannot {what}: "
+                    f"ending {_id(turn.request_id)}: cannot {what}: "
                     f"{self._masked(repr(exc))}"
                 )
             return False
@@ -662,7 +679,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         tail, turn.pcm_tail = turn.pcm_tail, b""
         if tail:
             self.ten_env.log_warn(
-                f"audio of {turn.request_id} ended with {len(tail)} byte(s) short of "
+                f"audio of {_id(turn.request_id)} ended with {len(tail)} byte(s) short of "
                 "a whole sample: dropped"
             )
 
@@ -874,7 +891,24 @@ def _voice_warnings(config: GradiumTTSConfig) -> list[str]:
 
 
 def _ms_of(seconds: float) -> int:
-    return int(round(seconds * 1000)) if math.isfinite(seconds) else 0
+    if not math.isfinite(seconds):
+        return 0
+    return max(-_INT64_MAX, min(_INT64_MAX, int(round(seconds * 1000))))
+
+
+def _usable_s(value: Any, bound: float) -> bool:
+    """A word timestamp that TEN can take and the request's audio can hold."""
+    return (
+        isinstance(value, float | int)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value <= bound
+    )
+
+
+def _id(request_id: str) -> str:
+    """A request id fit for one log line (newlines and controls escaped)."""
+    return printable(str(request_id), 200)
 
 
 def _add_gradium_id(error: ModuleError, gradium_id: str) -> ModuleError:

@@ -60,6 +60,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.protocol import State
 
 try:  # optional fast paths: the same job in C, several times faster (README)
     import orjson
@@ -85,6 +86,7 @@ CODE_PROTOCOL = 1002
 CODE_UNSUPPORTED = 1003
 CODE_ABNORMAL = 1006
 CODE_POLICY = 1008
+CODE_TOO_BIG = 1009
 CODE_INTERNAL = 1011
 # 1002/1003: the server refused what we sent (unknown model, invalid setup). Not
 # retryable, and a configuration problem: fatal.
@@ -92,13 +94,32 @@ _FATAL_CLOSE_CODES = frozenset({CODE_PROTOCOL, CODE_UNSUPPORTED})
 # HTTP statuses of a refused upgrade: the key (401/403), the URL or request (400/404).
 _AUTH_HTTP = frozenset({401, 403})
 _CONFIG_HTTP = frozenset({400, 404})
-# A 1008 names a bad key when its message names the key (or token) and says it is
-# missing, invalid, revoked or expired ("API key is revoked or expired", §5).
-_KEY_WORD = re.compile(r"(?<![a-z])(?:key|token)s?(?![a-z])")
-_BAD_WORD = re.compile(r"(?<![a-z])(?:missing|invalid|revoked|expired)(?![a-z])")
-# A 1008 for a limit that takes time to reach: idle expiry, session duration cap.
+# Gradium's 1008 (§5) carries a bad key, a bad setup or format, and its limits; only
+# the phase and the message tell them apart (``classify``, with its table test).
+# The key: Gradium's documented message, or one naming the API key / a token and
+# saying it is missing, invalid, revoked or expired, or "unauthorized".
+_KEY_MESSAGE = re.compile(
+    r"api key is revoked or expired|unauthori[sz]ed|authentication (?:failed|required)"
+    r"|(?:(?<![a-z])(?:x-)?api[ _-]?key|(?:api|access|auth|temporary|temp)[ _-]?token)"
+    r"s?(?![a-z]).*(?<![a-z])(?:missing|invalid|revoked|expired)(?![a-z])"
+    r"|(?<![a-z])(?:missing|invalid|revoked|expired)(?![a-z]).*"
+    r"(?<![a-z])(?:(?:x-)?api[ _-]?key|(?:api|access|auth|temporary|temp)[ _-]?token)"
+)
+# A limit that takes time to reach: idle expiry, session duration cap.
 _EXPIRY_WORD = re.compile(r"idle|inactiv|duration")
-
+# A limit or a busy service: transient whatever else the message names.
+_LIMIT_WORD = re.compile(
+    r"limit|concurren|too many|rate|quota|credit|capacity|overload|busy|unavailable"
+    r"|try again|exceeded"
+)
+# What the request sent: its setup, voice, model or format.
+_SETUP_WORD = re.compile(
+    r"setup|voice|model|format|json_config|sample[ _]?rate|pronunciation"
+    r"|config|first message|unsupported|unknown field|malformed"
+)
+# Hosts Gradium retired (§1): they answer every key with "API key is revoked or
+# expired", valid ones included.
+_RETIRED_HOST = re.compile(r"^(?:eu|us)\.(?:api\.)?gradium\.ai\.?(?::\d+)?$", re.I)
 
 # Values that look like credentials in free text: ``<name>: <value>`` or
 # ``<name>=<value>`` for key/token-like names (JSON quotes allowed), and
@@ -133,15 +154,61 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
 # consumer's per-event cost (a TEN frame) is paid once per batch, not per message.
 COALESCE_MAX_BYTES = 32 * 1024
 
-# Parsing and base64: orjson and pybase64 when installed, else the standard library.
-# Both take str or bytes; both raise ValueError subclasses on bad input.
-_loads: Callable[[str | bytes], Any] = orjson.loads if orjson else json.loads
+# Parsing and base64: orjson and pybase64 when installed, else the standard library,
+# made to accept exactly what the fast ones accept (one behaviour in both modes):
+# no NaN / Infinity literals, no float that overflows, no lone surrogate escape,
+# integers beyond 64 bits as floats, base64 in whole quanta only. Both take str or
+# bytes; both raise ValueError subclasses (or RecursionError, too deep) on bad input.
+_INT_RANGE = (-(2**63), 2**64 - 1)  # orjson's integers; beyond, a float
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int | float:
+    value = int(text)
+    if _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError("number out of range") from None
+
+
+_json_decoder = json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
+
+
+def _json_loads(raw: str | bytes) -> Any:
+    """``json.loads`` that accepts what ``orjson.loads`` accepts."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    value = _json_decoder.decode(text)
+    if _SURROGATE_ESCAPE.search(text.encode("utf-8", "surrogatepass")):
+        # an escaped surrogate: fine in a pair, a lone one fails like orjson
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
+
+
+_loads: Callable[[str | bytes], Any] = orjson.loads if orjson else _json_loads
 
 
 def _b64decode(data: str | bytes) -> bytes:
-    """Strict base64 (invalid characters raise ``binascii.Error``)."""
+    """Strict base64: invalid characters, or a length that is not whole 4-character
+    quanta (missing or excess padding), raise ``binascii.Error``."""
     if pybase64 is not None:
         return pybase64.b64decode(data, validate=True)
+    if len(data) % 4:
+        raise binascii.Error("base64 input is not a whole number of quanta")
     return base64.b64decode(data, validate=True)
 
 
@@ -181,7 +248,12 @@ class Verdict:
 
 
 def classify(
-    code: int | None = None, message: str = "", *, http_status: int | None = None
+    code: int | None = None,
+    message: str = "",
+    *,
+    http_status: int | None = None,
+    after_ready: bool = False,
+    key_accepted: bool = False,
 ) -> Verdict:
     """What a failure means, from Gradium's own signals (reference §5).
 
@@ -189,13 +261,25 @@ def classify(
       the URL or request is wrong: FATAL (``config``); any other status: NON_FATAL.
     - Close/error code 1002/1003: the server refused what we sent (unknown model,
       invalid setup): FATAL (``config``).
-    - 1008 is Gradium's code for a bad key *and* for its limits (concurrency cap,
-      idle expiry, session cap, credits). FATAL (``auth``) only when the message
-      names the key or token and says it is missing, invalid, revoked or expired.
-      Every other 1008 is NON_FATAL: ``expiry`` when it names idleness or a
-      duration (the socket lived long enough to expire), else ``limit`` (the
-      concurrency cap, an unknown message). A NON_FATAL failure before audio is
-      replayed once and counts for the reconnect backoff.
+    - 1008 by phase, then message. ``after_ready``: the request (or, for a
+      socket-wide error or close, the socket) had its ``ready``; ``key_accepted``:
+      the socket had a ``ready``, so the server took the key.
+
+      ========================  ==========================  ==========================
+      1008 message              before ready                after ready
+      ========================  ==========================  ==========================
+      the key (documented       FATAL ``auth`` (unless the  NON_FATAL ``limit``: the
+      "API key is revoked or    socket took the key         key was accepted; the
+      expired", unauthorized)   already: NON_FATAL)         next handshake decides
+      idle / duration           NON_FATAL ``expiry``        NON_FATAL ``expiry``
+      a limit, busy, credits    NON_FATAL ``limit``         NON_FATAL ``limit``
+      setup, voice, model,      FATAL ``config`` (the       NON_FATAL ``limit``
+      format                    server's words)
+      anything else             NON_FATAL ``limit``         NON_FATAL ``limit``
+      ========================  ==========================  ==========================
+
+      A NON_FATAL failure before audio is replayed once and counts for the
+      reconnect backoff.
     - Everything else (1000/1001 before the end, 1006 lost connection, 1011 worker
       failure, unknown codes) is NON_FATAL (``transient``).
     """
@@ -207,14 +291,20 @@ def classify(
         return Verdict(False, "transient")
     if code in _FATAL_CLOSE_CODES:
         return Verdict(True, "config")
-    if code == CODE_POLICY:
-        text = message.lower()
-        if _KEY_WORD.search(text) and _BAD_WORD.search(text):
-            return Verdict(True, "auth")
-        if _EXPIRY_WORD.search(text):
-            return Verdict(False, "expiry")
+    if code != CODE_POLICY:
+        return Verdict(False, "transient")
+    text = message.lower()
+    if _EXPIRY_WORD.search(text):
+        return Verdict(False, "expiry")
+    if after_ready:
         return Verdict(False, "limit")
-    return Verdict(False, "transient")
+    if _KEY_MESSAGE.search(text):
+        return Verdict(not key_accepted, "auth" if not key_accepted else "limit")
+    if _LIMIT_WORD.search(text):
+        return Verdict(False, "limit")
+    if _SETUP_WORD.search(text):
+        return Verdict(True, "config")
+    return Verdict(False, "limit")
 
 
 def endpoint(url: str) -> str:
@@ -242,6 +332,9 @@ def _handshake_error(exc: BaseException, url: str, timeout_s: float) -> GradiumE
         verdict = classify(http_status=status)
         if verdict.cause == "auth":
             what = "Gradium rejected the API key"
+            host = urlsplit(url).hostname or ""
+            if _RETIRED_HOST.match(host):
+                what += f" ({host} is a retired regional host: use api.gradium.ai)"
         elif status == 404:
             what = "no Gradium TTS endpoint at this URL"
         else:
@@ -347,7 +440,11 @@ class _Connection:
         # life, so clients started together do not all reconnect at once.
         self.recycle_at = self.opened_at + max_age_s * (1 - _JITTER * random.random())
         self.routes: dict[str, TTSRequest] = {}
-        self.dropped: set[str] = set()  # cancelled ids whose late messages we ignore
+        # Ids we stopped listening to (cancelled, failed) that the server may
+        # still be working on, with when: until their end_of_stream or an error
+        # naming them, or _DROPPED_FORGET_S, they count against the cap.
+        self.dropped: dict[str, float] = {}
+        self.bad_frames = 0  # frames with a wrong type or value (_bad_frame)
         self.had_ready = False
         self.used = False  # a request was routed on it
         self.served = False  # a request on it got audio or its end_of_stream
@@ -365,9 +462,17 @@ class _Connection:
 
     @property
     def load(self) -> int:
-        """Requests the server still counts on this socket (cancelled ones too,
-        until their end_of_stream)."""
-        return len(self.routes) + len(self.dropped)
+        """Requests the server still works on for this socket: the live ones, and
+        the ones we left (cancelled, failed) until the server ends them (their
+        end_of_stream or an error naming them) or, at the latest,
+        ``_DROPPED_FORGET_S`` later. A request the server ended itself (a scoped
+        error) does not count."""
+        dropped = self.dropped
+        if dropped:
+            old = time.monotonic() - _DROPPED_FORGET_S
+            for cid in [c for c, at in dropped.items() if at < old]:
+                del dropped[cid]
+        return len(self.routes) + len(dropped)
 
 
 # -------------------------------------------------------------------------- request
@@ -681,7 +786,7 @@ class TTSRequest:
         if conn.routes.get(self.client_req_id) is self:
             del conn.routes[self.client_req_id]
             if drop and not conn.closed:
-                conn.dropped.add(self.client_req_id)
+                conn.dropped[self.client_req_id] = time.monotonic()
         if self._conn is conn:
             self._conn = None
         self._client._maybe_close_retired(conn)
@@ -761,10 +866,12 @@ def _lost(conn: _Connection) -> GradiumError:
             "Gradium closed the socket before end_of_stream", vendor_code=str(code)
         )
     reason = conn.ws.close_reason or "socket closed"
-    verdict = classify(code, reason)
-    reason = mask_secrets(reason, conn.secrets)
+    verdict = classify(
+        code, reason, after_ready=conn.had_ready, key_accepted=conn.had_ready
+    )
+    reason = _server_text(reason, conn)
     return GradiumError(
-        _says_what_to_fix(f"Gradium closed the socket: {reason}", verdict),
+        _says_what_to_fix(f"Gradium closed the socket: {reason}", verdict, _host(conn)),
         fatal=verdict.fatal,
         vendor_code=str(code),
         cause=verdict.cause,
@@ -790,6 +897,9 @@ _SETTLE_S = 2.0  # a replay waits this long at most for its old socket's close
 # (reference §4, §8): 16 is a guess (the local server's default). A request that
 # would exceed it goes to another open socket, or opens one.
 MAX_REQUESTS_PER_SOCKET = 16
+# A request we left stops counting against the cap after this long, even if the
+# server never sends its end_of_stream (about the longest a turn's audio takes).
+_DROPPED_FORGET_S = 60.0
 _JITTER = 0.2  # reopen times spread over up to this fraction of a socket's life
 _JITTER_MAX_S = 10.0  # ... but a reopen nobody asked for waits at most this long
 # flush_mode "close": the standby socket lives while requests run and this long
@@ -1281,28 +1391,48 @@ class GradiumTTSClient:
 
     # --------------------------------------------------------------------- reader
     async def _read(self, conn: _Connection) -> None:
+        """Hand each frame to ``_dispatch`` until the socket closes. Nothing a frame
+        holds ends this loop; once it ends, for whatever reason, the socket's
+        requests fail (``_on_socket_closed``) and the socket is closed."""
         ws, dispatch = conn.ws, self._dispatch
         try:
             while True:
                 # bytes: the JSON parser reads UTF-8 itself, no str is built first
-                dispatch(conn, await ws.recv(decode=False))
+                raw = await ws.recv(decode=False)
+                try:
+                    dispatch(conn, raw)
+                except Exception as exc:  # noqa: BLE001 - costs this frame only
+                    _bad_frame(
+                        conn, None, f"could not be handled ({type(exc).__name__})"
+                    )
                 if conn.served and not conn.proven:
                     await self._proved(conn)
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            sent = exc.sent
+            if sent is not None and sent.code == CODE_TOO_BIG:
+                conn.socket_error = conn.socket_error or GradiumError(
+                    f"Gradium sent a frame too large to take ({sent.reason})",
+                    vendor_code=str(CODE_TOO_BIG),
+                )
         except Exception:  # noqa: BLE001 - a reader bug must not kill the loop
             log.exception("gradium reader #%d crashed", conn.number)
         finally:
-            await self._on_socket_closed(conn)
+            try:
+                await self._on_socket_closed(conn)
+            finally:
+                if conn.ws.state is not State.CLOSED:  # the reader ended on its own
+                    await self._close_conn(conn, "its reader ended")
 
     def _dispatch(self, conn: _Connection, raw: str | bytes) -> None:
+        """One frame from Gradium, untrusted: every field is checked here, and a
+        wrong one costs at most the request the frame names (``_bad_frame``)."""
         try:
             msg = _loads(raw)
-        except ValueError:  # UnicodeDecodeError and orjson's error included
-            log.warning("gradium socket #%d: ignoring a non-JSON frame", conn.number)
+        except (ValueError, RecursionError):  # UnicodeError and orjson's included
+            _bad_frame(conn, None, "is not JSON")
             return
-        if not isinstance(msg, dict):
-            log.warning("gradium socket #%d: ignoring a non-object frame", conn.number)
+        if type(msg) is not dict:
+            _bad_frame(conn, None, "is not a JSON object")
             return
         kind = msg.get("type")
         cid = msg.get("client_req_id")
@@ -1311,62 +1441,99 @@ class GradiumTTSClient:
             if request is not None:
                 self._on_audio(conn, request, msg)
             return
+        if type(kind) is not str:
+            _bad_frame(conn, self._route(conn, cid), "has no valid type")
+            return
         if kind == "ready":
             conn.had_ready = True
             self.last_fatal = None
         request = self._route(conn, cid)
 
         if kind == "error":
-            code = _int_or_none(msg.get("code"))
-            message = str(msg.get("message") or "Gradium reported an error")
-            verdict = classify(code, message)
-            message = mask_secrets(message, conn.secrets)
-            in_setup = request is not None and request.sample_rate is None
-            error = GradiumError(
-                _says_what_to_fix(message, verdict),
-                fatal=verdict.fatal,
-                vendor_code=str(code) if code is not None else "error",
-                phase="setup" if in_setup else "stream",
-                cause=verdict.cause,
-            )
-            if cid is None:
-                # Socket-wide: every request on it fails; the server closes next.
-                conn.socket_error = error
-                for req in list(conn.routes.values()):
-                    req._fail(error, conn=conn)
-            elif request is not None:
-                request._fail(error, conn=conn)
+            self._on_error(conn, request, cid, msg)
             return
 
         if request is None:
-            if cid is not None and cid in conn.dropped and kind == "end_of_stream":
-                conn.dropped.discard(cid)
+            if kind == "end_of_stream" and type(cid) is str and cid in conn.dropped:
+                del conn.dropped[cid]
                 conn.served = True
             return  # late message of a cancelled request, or unknown id
 
         if kind == "ready":
-            rate = _int_or_none(msg.get("sample_rate"))
-            request._deliver(Ready(rate or 0, str(msg.get("request_id") or "")))
+            value = msg.get("sample_rate")
+            rate = None if value is None else _int_or_none(value)
+            if value is not None and (rate is None or not 0 < rate <= _MAX_SAMPLE_RATE):
+                what = f"is a ready with an invalid sample_rate {_shown(value, conn)}"
+                _bad_frame(conn, request, what)
+                return
+            server_id = msg.get("request_id")
+            server_id = _server_text(server_id, conn) if type(server_id) is str else ""
+            request._deliver(Ready(rate or 0, server_id))
         elif kind == "text":
             if not request.words:
                 request._last_activity = time.monotonic()  # heard; not wanted
                 return
-            start = _float(msg.get("start_s"))
-            stop = _float(msg.get("stop_s"), default=start)
-            request._deliver(Word(str(msg.get("text") or ""), start, stop))
+            self._on_word(conn, request, msg)
         elif kind == "end_of_stream":
             conn.served = True
             request._deliver(Done())
         else:
             # flushed, need_more_text and future types (§3.6): ignore.
-            log.debug("gradium socket #%d: ignoring message type %r", conn.number, kind)
+            log.debug(
+                "gradium socket #%d: ignoring message type %s",
+                conn.number,
+                _server_text(kind, conn),
+            )
+
+    def _on_error(
+        self,
+        conn: _Connection,
+        request: TTSRequest | None,
+        cid: Any,
+        msg: dict[str, Any],
+    ) -> None:
+        """An ``error`` message: the request it names fails, or with no
+        ``client_req_id`` every request on the socket (the server closes next)."""
+        code = _int_or_none(msg.get("code"))
+        message = msg.get("message")
+        if type(message) is not str or not message.strip():
+            message = "Gradium reported an error"
+        scoped = cid is not None
+        if scoped:
+            after_ready = request is not None and request.sample_rate is not None
+        else:
+            after_ready = conn.had_ready
+        verdict = classify(
+            code, message, after_ready=after_ready, key_accepted=conn.had_ready
+        )
+        error = GradiumError(
+            _says_what_to_fix(_server_text(message, conn), verdict, _host(conn)),
+            fatal=verdict.fatal,
+            vendor_code=str(code) if code is not None else "error",
+            phase="stream" if after_ready else "setup",
+            cause=verdict.cause,
+        )
+        if not scoped:
+            conn.socket_error = error
+            for req in list(conn.routes.values()):
+                req._fail(error, conn=conn)
+            return
+        if request is not None:
+            request._fail(error, conn=conn)
+        if type(cid) is str:
+            conn.dropped.pop(cid, None)  # the server ended it: no end_of_stream
 
     @staticmethod
     def _on_audio(conn: _Connection, request: TTSRequest, msg: dict[str, Any]) -> None:
+        data = msg.get("audio")
         try:
-            pcm = _b64decode(msg.get("audio") or b"")
-        except (binascii.Error, ValueError, TypeError):
-            log.warning("gradium socket #%d: undecodable audio ignored", conn.number)
+            pcm = _b64decode(data) if type(data) is str else None
+        except (binascii.Error, ValueError):
+            pcm = None
+        if pcm is None:
+            if data is None or data == "":
+                return  # an empty frame: nothing to play
+            _bad_frame(conn, request, "is audio that is not valid base64")
             return
         if pcm:
             conn.served = True  # audio flowed: the endpoint works
@@ -1374,12 +1541,24 @@ class GradiumTTSClient:
                 Audio(pcm, _float(msg.get("start_s")), _float(msg.get("stop_s")))
             )
 
+    @staticmethod
+    def _on_word(conn: _Connection, request: TTSRequest, msg: dict[str, Any]) -> None:
+        text = msg.get("text")
+        if type(text) is not str:
+            text = ""  # (a lone surrogate cannot get here: _loads refuses it)
+        start = _float(msg.get("start_s"), missing=0.0)
+        stop = _float(msg.get("stop_s"), missing=start)
+        request._deliver(Word(_server_text(text, conn, limit=0), start, stop))
+
     def _route(self, conn: _Connection, cid: Any) -> TTSRequest | None:
-        if cid is not None:
-            return conn.routes.get(str(cid))
-        if len(conn.routes) == 1:  # an unscoped reply can only be for this one
-            return next(iter(conn.routes.values()))
-        return None
+        if type(cid) is str:
+            return conn.routes.get(cid)
+        if cid is None:
+            if len(conn.routes) == 1:  # an unscoped reply can only be for this one
+                return next(iter(conn.routes.values()))
+            return None
+        _bad_frame(conn, None, "has a client_req_id that is not a string")
+        return None  # not an id we gave (a number, a list, ...): names no request
 
     async def _on_socket_closed(self, conn: _Connection) -> None:
         was_closed_by_us = conn.closed
@@ -1449,10 +1628,84 @@ class GradiumTTSClient:
             log.exception("gradium listener %s failed", hook)
 
 
-def _says_what_to_fix(message: str, verdict: Verdict) -> str:
+def _says_what_to_fix(message: str, verdict: Verdict, host: str = "") -> str:
     if verdict.cause == "auth":
-        return f"Gradium rejected the API key, check the API key: {message}"
+        text = f"Gradium rejected the API key, check the API key: {message}"
+        if _RETIRED_HOST.match(host):
+            text += (
+                f" ({host} is a retired regional host that answers every key this "
+                "way: use wss://api.gradium.ai/api/speech/tts)"
+            )
+        return text
+    if verdict.cause == "config" and verdict.fatal:
+        return f"invalid configuration: Gradium refused the setup: {message}"
     return message
+
+
+def _host(conn: _Connection) -> str:
+    """The Host the socket was opened to (for the retired-host hint)."""
+    try:
+        return str(conn.ws.request.headers.get("Host", ""))
+    except AttributeError:
+        return ""
+
+
+# Text from the server shown in logs and errors: masked, control characters
+# escaped (one log line stays one line), at most this long.
+_SHOWN_MAX = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def printable(text: str, limit: int = _SHOWN_MAX) -> str:
+    """``text`` on one line: control characters escaped (``\\n``), cut to ``limit``
+    characters (0: no limit), lone surrogates replaced."""
+    if limit and len(text) > limit:
+        text = text[:limit] + "..."
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    if not _encodable(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _server_text(value: Any, conn: _Connection, *, limit: int = _SHOWN_MAX) -> str:
+    """A string the server sent, fit for a log line, an error or an event: every
+    secret masked; for logs and errors (``limit``), also on one line and short."""
+    text = mask_secrets(value if type(value) is str else repr(value), conn.secrets)
+    return printable(text, limit) if limit else text
+
+
+def _shown(value: Any, conn: _Connection) -> str:
+    return _server_text(repr(value), conn, limit=40)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# Frames with a problem logged per socket at WARNING; later ones at DEBUG.
+_BAD_FRAMES_LOGGED = 5
+
+
+def _bad_frame(conn: _Connection, request: TTSRequest | None, what: str) -> None:
+    """A frame that ``what`` (a wrong type or value): logged, and the request it
+    names (if any) fails NON_FATAL saying so. The socket and its reader go on."""
+    conn.bad_frames += 1
+    level = logging.WARNING if conn.bad_frames <= _BAD_FRAMES_LOGGED else logging.DEBUG
+    log.log(level, "gradium socket #%d: a message that %s", conn.number, what)
+    if request is not None:
+        phase = "setup" if request.sample_rate is None else "stream"
+        request._fail(
+            GradiumError(
+                f"Gradium sent a message that {what}",
+                vendor_code="bad_message",
+                phase=phase,
+            ),
+            conn=conn,
+        )
 
 
 def _consume_exception(task: asyncio.Task[Any]) -> None:
@@ -1460,17 +1713,28 @@ def _consume_exception(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
+_MAX_SAMPLE_RATE = 384_000
+_INT_TEXT = re.compile(r"-?[0-9]{1,9}")
+
+
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    """An integer field (a code, a rate): an int, an integral float or a string of
+    ASCII digits; anything else is None."""
+    if type(value) is int:
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str and _INT_TEXT.fullmatch(value.strip()):
         return int(value)
     return None
 
 
-def _float(value: Any, default: float = 0.0) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return default
+def _float(value: Any, missing: float = 0.0) -> float:
+    """A timestamp field: absent is ``missing``; a wrong type is NaN (unusable)."""
+    if value is None:
+        return missing
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)  # at most 64 bits (_loads): never overflows
+    return math.nan

@@ -9,7 +9,8 @@ sentences and sent as separate ``tts_text_input`` segments, as an LLM node would
 It prints the voice settings it used, the TTFB the extension measured and the
 length of the audio.
 
-    python examples/tts_to_wav.py --speed -2 "Faster: negative speed is faster."
+    python examples/tts_to_wav.py --speed 1.5 "Faster: 1.0 is normal, 2.0 the fastest."
+    python examples/tts_to_wav.py --language fr "J'ai 123 chats."
     python examples/tts_to_wav.py --text-normalization "" "Call 555 0123."
 """
 
@@ -121,10 +122,16 @@ def main() -> int:
     )
     # Voice settings (params.speed etc.); unset: the extension's defaults.
     parser.add_argument(
+        "--language",
+        default=None,
+        help="the voice's language: en, fr, de, es, pt or a BCP-47 tag such as "
+        "fr-FR (default: en); picks the text normalization",
+    )
+    parser.add_argument(
         "--speed",
         type=float,
         default=None,
-        help="-4.0 to 4.0, negative is faster (Gradium's padding_bonus)",
+        help="0.5 to 2.0, 1.0 is normal, bigger is faster",
     )
     parser.add_argument(
         "--temperature", type=float, default=None, help="0.0 to 1.4 (Gradium's temp)"
@@ -148,7 +155,13 @@ def main() -> int:
     params: dict = {"sample_rate": args.sample_rate}
     if args.voice_id:
         params["voice_id"] = args.voice_id
-    for name in ("speed", "temperature", "voice_similarity", "text_normalization"):
+    for name in (
+        "language",
+        "speed",
+        "temperature",
+        "voice_similarity",
+        "text_normalization",
+    ):
         value = getattr(args, name)
         if value is not None:
             params[name] = value
@@ -182,14 +195,18 @@ def print_settings(params: dict) -> None:
     except ConfigError:
         return  # the extension reports it (FATAL) below
     sent = config.voice_settings()
-    gradium_defaults = {"padding_bonus": 0.0, "temp": 0.7, "cfg_coef": 2.0}  # §2.1
+    # §2.1 (speed 1.0 is Gradium's padding_bonus 0.0)
+    gradium_defaults = {"speed": 1.0, "temperature": 0.7, "voice_similarity": 2.0}
     shown = []
     for name, (wire, _, _) in VOICE_SETTINGS.items():
         value = sent.get(wire)
         if value is None:
-            shown.append(f"{name}={gradium_defaults[wire]} (Gradium's default)")
+            shown.append(f"{name}={gradium_defaults[name]} (Gradium's default)")
+        elif name == "speed":
+            shown.append(f"speed={config.speed} (sent as {wire} {value})")
         else:
             shown.append(f"{name}={value} (sent as {wire})")
+    shown.append(f"language={config.language}")
     rules = sent.get("rewrite_rules")
     shown.append(
         f"text_normalization={rules} (sent as rewrite_rules)"

@@ -5,7 +5,8 @@
 #
 # pytest settings (asyncio auto mode, 120 s per test) live in tests/conftest.py, not
 # in pyproject.toml, so that no other suite run near this package picks them up.
-# TEN_PYTHON_THREAD_MODE (single_thread, the default, or multi_thread) is honoured.
+# TEN_PYTHON_THREAD_MODE (single_thread, the default, or multi_thread) is honoured;
+# so are PYTHON and VENV (see scripts/setup-venv.sh; scripts/test-matrix.sh sets them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
@@ -20,5 +21,5 @@ done
 default=()
 if [ ${#paths[@]} -eq 0 ]; then default=(tests); fi
 
-exec .venv/bin/python -m pytest -ra -o asyncio_default_fixture_loop_scope=function \
+exec "${VENV:-.venv}/bin/python" -m pytest -ra -o asyncio_default_fixture_loop_scope=function \
   ${default[@]+"${default[@]}"} "$@"

@@ -28,7 +28,8 @@ from typing import Any
 
 import tenhost
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
-from harness import Rec, Session, ext_module, run_session, summary
+import pytest
+from harness import Rec, Session, ext_module, record_ten_log, run_session, summary
 
 TextShaper = ext_module("text_filter").TextShaper
 is_speakable = ext_module("text_filter").is_speakable
@@ -562,7 +563,8 @@ class ChaosResult:
     # What the extension sent after the tester's on_stop began (never delivered,
     # tenhost.after_stop()); None on the real runtime, which does not tell.
     after_stop: list[dict[str, Any]] | None = None
-    # Log lines (any logger) that held a key, while the session ran.
+    # Log lines (any logger, and the extension's ten_env log calls) that held a
+    # key, while the session ran.
     leaked_logs: list[str] = field(default_factory=list)
 
 
@@ -616,13 +618,22 @@ def run_plan(plan: Plan) -> ChaosResult:
     client_log = logging.getLogger("gradium_tts")
     level = client_log.level
     client_log.setLevel(logging.DEBUG)  # every line the client logs is checked
-    try:
-        return _run_plan(
-            plan, started, bound, sent, tasks_before, clients_before, watch
-        )
-    finally:
-        client_log.setLevel(level)
-        logging.getLogger().removeHandler(watch)
+    # and every line the extension passed to its ten_env (TEN's own log on the
+    # real runtime, never Python's logging)
+    with pytest.MonkeyPatch.context() as mp:
+        ten_log = record_ten_log(mp)
+        try:
+            result = _run_plan(
+                plan, started, bound, sent, tasks_before, clients_before, watch
+            )
+        finally:
+            client_log.setLevel(level)
+            logging.getLogger().removeHandler(watch)
+    for line in ten_log.lines:
+        text = f"{line.msg} {line.fields!r}"
+        if any(k in text for k in SECRETS):
+            result.leaked_logs.append(f"ten_env {line.level}: {text[:200]}")
+    return result
 
 
 def _run_plan(

@@ -128,7 +128,37 @@ def global_setup_and_teardown():
 
 
 @pytest.fixture
+def ten_log(monkeypatch):
+    """What the extension under test passed to ``ten_env``'s log calls
+    (``harness.TenLog``). Read extension log lines from here, never from ``caplog``:
+    on TEN's real runtime they go to TEN's native log, not to Python's logging."""
+    from harness import record_ten_log
+
+    return record_ten_log(monkeypatch)
+
+
+@pytest.fixture
 def ten_host() -> str:
     import tenhost
 
     return tenhost.ensure()
+
+
+@pytest.fixture(params=["fast", "fallback"])
+def parser_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: with orjson / pybase64 as installed ("fast"), and with
+    both hidden from the client ("fallback": the standard json and base64, as on
+    a machine without them). The client must behave the same in both (issue 25)."""
+    if request.param == "fallback":
+        from harness import ext_module
+
+        client = ext_module("gradium_tts")
+        monkeypatch.setattr(client, "orjson", None)
+        monkeypatch.setattr(client, "pybase64", None)
+        # (json.loads itself on code older than _json_loads)
+        import json
+
+        monkeypatch.setattr(
+            client, "_loads", getattr(client, "_json_loads", json.loads)
+        )
+    return request.param

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -213,6 +215,22 @@ class Session(AsyncExtensionTester):
             timeout,
         )
 
+    async def wait_error(self, request_id: str, timeout: float = 10.0) -> Rec:
+        """Wait for the ``error`` of ``request_id``. The extension sends it right
+        after the request's ``tts_audio_end``: a script that stops at the end alone
+        can lose it (on the real runtime it may reach a tester already stopped)."""
+        return await self.wait_for(
+            lambda recs: next(
+                (
+                    r
+                    for r in recs
+                    if r.name == "error" and r.props.get("id") == request_id
+                ),
+                None,
+            ),
+            timeout,
+        )
+
     async def wait_frames(self, count: int = 1, timeout: float = 10.0) -> None:
         await self.wait_for(
             lambda recs: sum(1 for r in recs if r.kind == "frame") >= count, timeout
@@ -247,6 +265,127 @@ def run_session(
 
 def fail(env: AsyncTenEnvTester, message: str) -> None:
     env.stop_test(TenError.create(TenErrorCode.ErrorCodeGeneric, message))
+
+
+def package_dir() -> str:
+    """The folder of the installed copy the host runs (with a trailing slash)."""
+    return os.path.dirname(os.path.realpath(ext_module().__file__)) + os.sep
+
+
+def is_package_task(task: asyncio.Task[Any]) -> bool:
+    """True when ``task`` runs one of the package's own coroutines.
+
+    The real ``AsyncExtension`` keeps a task of its own pending on the extension's
+    loop for the extension's whole life (``_configure_routine()``, a coroutine of
+    the extension object, contract §1.4): a leftover-task check counts only tasks
+    whose coroutine is defined in the package's files.
+    """
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and os.path.realpath(code.co_filename).startswith(
+        package_dir()
+    )
+
+
+# ------------------------------------------------------------ ten_env log calls
+_LOG_METHODS = {
+    "log_debug": "debug",
+    "log_info": "info",
+    "log_warn": "warn",
+    "log_error": "error",
+}
+_LEVEL_NAMES = {1: "debug", 2: "info", 3: "warn", 4: "error"}
+
+
+@dataclass
+class LogLine:
+    """One call the extension under test made to its ``ten_env``'s log methods."""
+
+    level: str  # "debug", "info", "warn" or "error"
+    msg: str
+    category: str | None
+    fields: Any
+
+
+@dataclass
+class TenLog:
+    """What the extension under test passed to ``ten_env.log_*`` / ``ten_env.log``.
+
+    On TEN's real runtime those lines go to TEN's native log, never to Python's
+    ``logging`` (contract §1.5), so ``caplog`` cannot see them; this records the
+    calls themselves, the same on both hosts. Only calls made from the package's own
+    files count (not ten_ai_base's, not a probe addon's). ``ten_log`` (conftest)
+    gives one per test.
+    """
+
+    lines: list[LogLine] = field(default_factory=list)
+
+    def messages(self, *levels: str) -> list[str]:
+        return [x.msg for x in self.lines if not levels or x.level in levels]
+
+    def text(self) -> str:
+        """Every line with its category and fields, as one string (for leak checks)."""
+        return "\n".join(
+            f"{x.level} [{x.category}] {x.msg} {x.fields!r}" for x in self.lines
+        )
+
+
+def record_ten_log(monkeypatch: Any) -> TenLog:
+    """Wrap the log methods of ``AsyncTenEnv`` (the extension's env on both hosts)
+    for this test; every call still reaches the host, with its ``LogOption`` skipping
+    one frame more so that the host still names the extension's line."""
+    import sys
+
+    from ten_runtime import AsyncTenEnv, DefaultLogOption, LogOption
+
+    log = TenLog()
+    ours = package_dir()
+    lock = threading.Lock()
+    is_ours: dict[str, bool] = {}  # caller file -> inside the package
+
+    def keep(level: str, msg: Any, category: Any, fields: Any) -> None:
+        caller = sys._getframe(2).f_code.co_filename
+        if caller not in is_ours:
+            is_ours[caller] = os.path.realpath(caller).startswith(ours)
+        if is_ours[caller]:
+            if hasattr(fields, "to_python"):
+                fields = fields.to_python()
+            with lock:
+                log.lines.append(LogLine(level, str(msg), category, fields))
+
+    def later(option: Any) -> Any:
+        option = option or DefaultLogOption
+        return LogOption(skip=option.skip + 1, sync=option.sync)
+
+    for name, level in _LOG_METHODS.items():
+
+        def method(
+            self,
+            msg,
+            category=None,
+            fields=None,
+            option=None,
+            _original=getattr(AsyncTenEnv, name),
+            _level=level,
+        ):
+            keep(_level, msg, category, fields)
+            return _original(self, msg, category, fields, later(option))
+
+        monkeypatch.setattr(AsyncTenEnv, name, method)
+
+    def log_(
+        self,
+        level,
+        msg,
+        category=None,
+        fields=None,
+        option=None,
+        _original=AsyncTenEnv.log,
+    ):
+        keep(_LEVEL_NAMES.get(int(level), str(level)), msg, category, fields)
+        return _original(self, level, msg, category, fields, later(option))
+
+    monkeypatch.setattr(AsyncTenEnv, "log", log_)
+    return log
 
 
 # --------------------------------------------------------------------- queries

@@ -27,7 +27,12 @@ Ready = ext_module("gradium_tts").Ready
 make_client = test_client.make_client  # the fixture
 
 TEXT = "hello there"  # 0.72 s of audio: 9 frames (slow_drip: 4.5 s)
-FAULTS = sorted(KINDS) + ["accept_then_close:reset"]
+FAULTS = sorted(KINDS) + [
+    "accept_then_close:reset",
+    "bad_frame:deep",
+    "bad_frame:padding",
+    "bad_frame:rate",
+]
 
 
 async def one_fault(make_server, spec: str) -> tuple[str, float, Outcome]:
@@ -73,6 +78,12 @@ async def test_every_fault_ends_its_request_within_10_s(make_server):
         "oversized",
         "slow_drip",
         "close_after",  # closes 2.5 s after the upgrade: the request was done
+        "bad_frame",  # names no request: dropped
+        "bad_frame:deep",
+        "bad_frame:padding",  # names the request before audio: replayed
+        "bad_frame:rate",
+        "word_surrogate",  # the word only
+        "word_absurd",
     ):
         assert outcome[spec] is Done, report
     for spec in ("drop_after", "error_1008", "error_1011", "stall_mid_stream"):

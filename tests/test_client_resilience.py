@@ -298,35 +298,63 @@ async def test_a_socket_that_stays_open_proves_the_endpoint(
 
 
 # ======================================================================== 1008
+# The one table of what a 1008 means, by phase then message (``classify``).
+# BEFORE: the request had no ready on a socket that never had one (the key is
+# untested); AFTER: the request had its ready; TOOK_KEY: this request had no ready
+# yet, but another one on the socket did (the server took the key).
+BEFORE, AFTER, TOOK_KEY = "before", "after", "took_key"
 CLASSIFY_TABLE = [
-    # (code, message, fatal, cause): reference §5, each documented situation
-    (1008, "API key is revoked or expired", True, "auth"),
-    (1008, "API key is missing", True, "auth"),
-    (1008, "Invalid API key", True, "auth"),
-    (1008, "x-api-key invalid", True, "auth"),
-    (1008, "temporary token expired", True, "auth"),
-    (1008, "too many concurrent requests", False, "limit"),
-    (1008, "concurrency limit reached for this API key", False, "limit"),
-    (1008, "rate limit exceeded", False, "limit"),
-    (1008, "out of credits", False, "limit"),
-    (1008, "text before setup: setup must be the first message", False, "limit"),
-    (1008, "unsupported output_format 'mp3'", False, "limit"),
-    (1008, "idle timeout: no message received", False, "expiry"),
-    (1008, "session duration exceeded", False, "expiry"),
-    (1008, "policy violation", False, "limit"),  # unknown
-    (1008, "", False, "limit"),
-    (1002, "unknown model", True, "config"),
-    (1003, "invalid setup", True, "config"),
-    (1011, "API key is revoked or expired", False, "transient"),  # not a 1008
-    (1011, "no worker available", False, "transient"),
-    (1000, "", False, "transient"),
-    (None, "", False, "transient"),
+    # (code, message, phase, fatal, cause): reference §5, each documented situation
+    (1008, "API key is revoked or expired", BEFORE, True, "auth"),  # documented
+    (1008, "API key is revoked or expired", AFTER, False, "limit"),  # next handshake
+    (1008, "API key is revoked or expired", TOOK_KEY, False, "limit"),
+    (1008, "API key is missing", BEFORE, True, "auth"),
+    (1008, "Invalid API key", BEFORE, True, "auth"),
+    (1008, "x-api-key invalid", BEFORE, True, "auth"),
+    (1008, "temporary token expired", BEFORE, True, "auth"),
+    (1008, "Unauthorized", BEFORE, True, "auth"),
+    (1008, "Authentication failed", BEFORE, True, "auth"),
+    (1008, "Unauthorized", AFTER, False, "limit"),
+    (1008, "too many concurrent requests", BEFORE, False, "limit"),
+    (1008, "concurrency limit reached for this API key", BEFORE, False, "limit"),
+    (1008, "rate limit exceeded", BEFORE, False, "limit"),
+    (1008, "out of credits", BEFORE, False, "limit"),
+    (1008, "model overloaded, try again", BEFORE, False, "limit"),
+    # setup, voice, format: invalid configuration, in the server's words
+    (
+        1008,
+        "text before setup: setup must be the first message",
+        BEFORE,
+        True,
+        "config",
+    ),
+    (1008, "missing key 'voice_id' in setup", BEFORE, True, "config"),
+    (1008, "unsupported output_format 'mp3'", BEFORE, True, "config"),
+    (1008, "unknown voice 'nobody'", BEFORE, True, "config"),
+    (1008, "invalid json_config", BEFORE, True, "config"),
+    (1008, "unsupported output_format 'mp3'", AFTER, False, "limit"),
+    (1008, "text contains invalid tokens", BEFORE, False, "limit"),  # not the key
+    (1008, "text contains invalid tokens", AFTER, False, "limit"),
+    (1008, "idle timeout: no message received", BEFORE, False, "expiry"),
+    (1008, "idle timeout: no message received", AFTER, False, "expiry"),
+    (1008, "session duration exceeded", AFTER, False, "expiry"),
+    (1008, "policy violation", BEFORE, False, "limit"),  # unknown
+    (1008, "policy violation", AFTER, False, "limit"),
+    (1008, "", BEFORE, False, "limit"),
+    (1002, "unknown model", BEFORE, True, "config"),
+    (1003, "invalid setup", AFTER, True, "config"),
+    (1011, "API key is revoked or expired", BEFORE, False, "transient"),  # not a 1008
+    (1011, "no worker available", BEFORE, False, "transient"),
+    (1000, "", BEFORE, False, "transient"),
+    (None, "", BEFORE, False, "transient"),
 ]
 
 
-@pytest.mark.parametrize(("code", "message", "fatal", "cause"), CLASSIFY_TABLE)
-def test_classify(code, message, fatal, cause):
-    verdict = gt().classify(code, message)
+@pytest.mark.parametrize(("code", "message", "phase", "fatal", "cause"), CLASSIFY_TABLE)
+def test_classify(code, message, phase, fatal, cause):
+    verdict = gt().classify(
+        code, message, after_ready=phase == AFTER, key_accepted=phase != BEFORE
+    )
     assert (verdict.fatal, verdict.cause) == (fatal, cause)
 
 
@@ -345,10 +373,13 @@ def test_classify_http_status(status, fatal, cause):
     assert (verdict.fatal, verdict.cause) == (fatal, cause)
 
 
-async def _scripted_1008(message: str, *, frame: bool) -> tuple[list[dict], list[Any]]:
+async def _scripted_1008(
+    message: str, *, frame: bool, after_ready: bool = False
+) -> tuple[list[dict], list[Any]]:
     """A server that answers every setup with a 1008 (an ``error`` frame with
-    ``message`` then close 1008, or only the close with ``message`` as reason);
-    returns the setups it got and the request's events."""
+    ``message`` then close 1008, or only the close with ``message`` as reason),
+    after a ``ready`` and one audio frame when ``after_ready``; returns the setups
+    it got and the request's events."""
     setups: list[dict] = []
 
     async def handler(ws) -> None:
@@ -358,6 +389,14 @@ async def _scripted_1008(message: str, *, frame: bool) -> tuple[list[dict], list
             msg = json.loads(raw)
             if msg.get("type") == "setup":
                 setups.append(msg)
+                scope = {"client_req_id": msg.get("client_req_id")}
+                if after_ready:
+                    await ws.send(
+                        json.dumps({"type": "ready", "sample_rate": RATE, **scope})
+                    )
+                    await ws.send(
+                        json.dumps({"type": "audio", "audio": "AAAA", **scope})
+                    )
                 if frame:
                     await ws.send(
                         json.dumps(
@@ -388,7 +427,7 @@ async def _scripted_1008(message: str, *, frame: bool) -> tuple[list[dict], list
 @pytest.mark.parametrize("frame", [True, False], ids=["error_frame", "close_only"])
 @pytest.mark.parametrize(
     ("message", "fatal"),
-    [(m, f) for code, m, f, _ in CLASSIFY_TABLE if code == 1008],
+    [(m, f) for code, m, p, f, _ in CLASSIFY_TABLE if code == 1008 and p == BEFORE],
 )
 async def test_a_1008_before_ready_is_fatal_only_for_a_bad_key(message, fatal, frame):
     setups, events = await _scripted_1008(message, frame=frame)
@@ -398,6 +437,53 @@ async def test_a_1008_before_ready_is_fatal_only_for_a_bad_key(message, fatal, f
     assert failed.error.vendor_code == "1008"
     # a bad key: at once, no replay; anything else: replayed once, then reported
     assert len(setups) == (1 if fatal else 2), setups
+    if fatal:  # what to fix, in the server's words
+        fix = "API key" if "auth" == failed.error.cause else "invalid configuration"
+        assert fix in failed.error.message and message in failed.error.message
+
+
+@pytest.mark.parametrize("frame", [True, False], ids=["error_frame", "close_only"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "API key is revoked or expired",
+        "missing key 'voice_id' in setup",
+        "Unauthorized",
+        "too many concurrent requests",
+    ],
+)
+async def test_a_1008_after_ready_ends_the_request_non_fatal(message, frame):
+    """After ready (and audio) the key was accepted: whatever the 1008 says, that
+    request ends NON_FATAL, once; the next handshake decides about the key."""
+    setups, events = await _scripted_1008(message, frame=frame, after_ready=True)
+    failed = events[-1]
+    assert isinstance(failed, gt().Failed), events
+    assert [type(e) for e in events] == [gt().Ready, gt().Audio, gt().Failed]
+    assert failed.error.fatal is False, failed.error
+    assert failed.error.vendor_code == "1008"
+    assert len(setups) == 1  # audio went out: no replay
+
+
+def test_a_key_error_from_a_retired_regional_host_says_so():
+    g = gt()
+    verdict = g.classify(1008, "API key is revoked or expired")
+    for host in ("eu.api.gradium.ai", "us.api.gradium.ai:443"):
+        text = g._says_what_to_fix("API key is revoked or expired", verdict, host)
+        assert "retired regional host" in text and "api.gradium.ai" in text
+    plain = g._says_what_to_fix(
+        "API key is revoked or expired", verdict, "api.gradium.ai"
+    )
+    assert "retired" not in plain and "check the API key" in plain
+    # a refused upgrade (401) at a retired host says so too
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.http11 import Response
+
+    refused = InvalidStatus(Response(401, "Unauthorized", Headers()))
+    err = g._handshake_error(refused, "wss://eu.api.gradium.ai/api/speech/tts", 5)
+    assert err.fatal and "retired regional host" in err.message
+    err = g._handshake_error(refused, "wss://api.gradium.ai/api/speech/tts", 5)
+    assert "retired" not in err.message
 
 
 async def test_concurrency_cap_on_a_fresh_standby_after_an_interruption_is_not_fatal(

@@ -235,10 +235,11 @@ RIGHT_FOR = {
     "params.sample_rate": [16000, 48000],
     "params.flush_mode": ["close", "drop"],
     # voice settings: right-typed and inside Gradium's ranges
-    "params.speed": [-2.5, 3],
+    "params.speed": [0.75, 2],  # a multiplier, 0.5 to 2.0 (issue 23)
     "params.temperature": [0.5, 1],
     "params.voice_similarity": [2.5, 3],
     "params.text_normalization": ["en"],
+    "params.language": ["fr-FR"],
 }
 
 

@@ -40,6 +40,9 @@ from harness import (
     run_session,
 )
 
+# Every test here runs twice: with orjson / pybase64, and with both hidden.
+pytestmark = pytest.mark.usefixtures("parser_mode")
+
 gradium_tts = ext_module("gradium_tts")
 Audio, Done, Failed = gradium_tts.Audio, gradium_tts.Done, gradium_tts.Failed
 Ready, Word = gradium_tts.Ready, gradium_tts.Word
@@ -240,7 +243,9 @@ def test_extension_hands_over_fewer_larger_frames_first_one_alone():
 
 
 # ------------------------------------------------------------------- fast paths
-def test_fast_paths_are_used_when_installed():
+def test_fast_paths_are_used_when_installed(parser_mode):
+    if parser_mode == "fallback":
+        pytest.skip("the fast modules are hidden in this mode")
     orjson = pytest.importorskip("orjson")
     pybase64 = pytest.importorskip("pybase64")
     assert gradium_tts._loads is orjson.loads
@@ -283,6 +288,42 @@ def test_loads_raises_value_error_on_bad_input(raw):
         gradium_tts._loads(raw)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": NaN}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e400}',
+        b'{"a": "\\ud800"}',  # a lone surrogate escape
+        b'{"a": "x\\udc00y"}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+def test_loads_refuses_the_same_frames_in_both_modes(raw):
+    with pytest.raises((ValueError, RecursionError)):
+        gradium_tts._loads(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        (b'{"a": "\\ud83d\\ude00"}', {"a": "\U0001f600"}),  # a pair is fine
+        (b'{"a": 123456789012345678901234567890}', {"a": 1.2345678901234568e29}),
+        (b'{"a": 18446744073709551615}', {"a": 2**64 - 1}),
+    ],
+)
+def test_loads_reads_the_same_values_in_both_modes(raw, want):
+    assert gradium_tts._loads(raw) == want
+
+
+@pytest.mark.parametrize(
+    "data", ["AAEC=", "AAECAw=", "AAECAw", "AAECAw===", "AA==AA=="]
+)
+def test_b64decode_refuses_bad_padding_in_both_modes(data):
+    with pytest.raises(binascii.Error):
+        gradium_tts._b64decode(data)
+
+
 FALLBACK = textwrap.dedent(
     """
     import asyncio, base64, json, sys
@@ -297,7 +338,7 @@ FALLBACK = textwrap.dedent(
 
     g = ext_module("gradium_tts")
     assert g.orjson is None and g.pybase64 is None
-    assert g._loads is json.loads
+    assert g._loads is g._json_loads
     assert g._b64decode("AAECAw==") == b"\\x00\\x01\\x02\\x03"
 
     text = "Falling back to the standard library works the same."

@@ -110,9 +110,7 @@ class Watch:
 
 
 @pytest.fixture
-def watched(monkeypatch, caplog, capfd, ten_host):
-    if ten_host != "standin":
-        pytest.skip("log capture needs the stand-in runtime")
+def watched(monkeypatch, caplog, capfd, ten_log):
     caplog.set_level(logging.DEBUG)
     for name in ("websockets", "websockets.client", "asyncio", "gradium_tts", "ten"):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -128,6 +126,8 @@ def watched(monkeypatch, caplog, capfd, ten_host):
         if record.exc_info:
             text += logging.Formatter().formatException(record.exc_info)
         assert not leaks(text), (record.name, text)
+    # what the extension logged through its ten_env (TEN's own log, not logging)
+    assert ten_log.lines and not leaks(ten_log.text()), ten_log.text()
     out, err = capfd.readouterr()
     assert not leaks(out) and not leaks(err)
     assert watch.shown and not [s for s in watch.shown if leaks(s)]
@@ -184,6 +184,7 @@ def test_a_key_refused_by_the_server_is_not_shown(watched, tmp_path):
         async def script(s):
             await s.text("r1", "Refused.", end=True, metadata=META)
             await s.wait_end("r1")
+            await s.wait_error("r1")
 
         sess = run_session(canary_props(srv.url, tmp_path), script)
     assert errors(sess.records)[0].props["code"] == -1000
@@ -200,6 +201,7 @@ def test_a_key_the_server_echoes_is_masked_everywhere(watched, tmp_path):
             await s.wait_end("r1")
             await s.text("r2", "Echo before audio. [[fault:echo_key:0]]", end=True)
             await s.wait_end("r2")
+            await s.wait_error("r2")
 
         sess = run_session(canary_props(srv.url, tmp_path), script)
         echoed = [
@@ -243,6 +245,7 @@ def test_an_unreachable_host_is_reported_without_the_key(watched, tmp_path):
     async def script(s):
         await s.text("r1", "Nobody there.", end=True, metadata=META)
         await s.wait_end("r1", timeout=15)
+        await s.wait_error("r1")
 
     sess = run_session(
         canary_props(url, tmp_path, connect_timeout_s=2, response_timeout_s=2), script

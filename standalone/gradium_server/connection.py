@@ -47,10 +47,16 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 
-from .faults import CONNECTION_KINDS, KINDS, Fault
+from .faults import BAD_FRAMES, CONNECTION_KINDS, KINDS, Fault
 from .formats import DEFAULT_FORMAT, OutputFormat, lookup
 from .textparse import extract_markers, split_parts
-from .voices import Rendering, duration_factor, silence, synthesize
+from .voices import (
+    Rendering,
+    duration_factor,
+    number_language,
+    silence,
+    synthesize,
+)
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -451,6 +457,7 @@ class Connection:
         model_name = msg.get("model_name") or "default"
         req = Request(self, cid, fmt, engine, close_on_eos)
         req.padding_bonus = float(settings.get("padding_bonus", 0.0))
+        req.numbers = number_language(settings.get("rewrite_rules"))
         self.requests[cid] = req
         ready: dict[str, Any] = {
             "type": "ready",
@@ -477,6 +484,7 @@ class Connection:
             temp=settings.get("temp"),
             cfg_coef=settings.get("cfg_coef"),
             rewrite_rules=settings.get("rewrite_rules"),
+            numbers=req.numbers,
             duration_factor=duration_factor(req.padding_bonus),
             pronunciation_id=msg.get("pronunciation_id"),
             retry_for_s=retry,
@@ -587,6 +595,8 @@ class Request:
         self.babble: asyncio.Task | None = None  # stall_words
         self.stopped = False
         self.padding_bonus = 0.0  # json_config.padding_bonus: speaking rate
+        # Language of the rewrite_rules number rules: eSpeak reads digits in it.
+        self.numbers: str | None = None
         self.fault: Fault | None = None
         self.fault_fired = False
         self._fault_checked = False
@@ -688,7 +698,7 @@ class Request:
                     timeout = conn.server.config.tail_flush_s
                 try:
                     item = await asyncio.wait_for(self.queue.get(), timeout)
-                except TimeoutError:
+                except asyncio.TimeoutError:  # not TimeoutError on 3.10
                     # Text has stopped arriving: release the held partial frame so a
                     # client that never sends end_of_stream still gets all its audio.
                     self.busy = True
@@ -708,7 +718,14 @@ class Request:
                                 part.text,
                                 self.fmt.sample_rate,
                                 self.padding_bonus,
+                                self.numbers,
                             )
+                            if rendering.phonemes:  # what eSpeak said
+                                self.log(
+                                    "spoken",
+                                    text=part.text,
+                                    phonemes=rendering.phonemes,
+                                )
                             self._append(rendering)
                         elif part.kind == "break":
                             self._append(silence(part.seconds, self.fmt.sample_rate))
@@ -819,6 +836,14 @@ class Request:
                 self.fault_fired = True
                 self.log("fault_fired", kind=f.kind, word=n)
                 start_s = stop_s = math.nan
+            elif f is not None and f.kind == "word_absurd" and n == f.int_value(1):
+                self.fault_fired = True
+                self.log("fault_fired", kind=f.kind, word=n)
+                start_s = stop_s = 1e300
+            elif f is not None and f.kind == "word_surrogate" and n == f.int_value(0):
+                self.fault_fired = True
+                self.log("fault_fired", kind=f.kind, word=n)
+                word = "\ud800"  # json.dumps escapes it: a lone surrogate escape
             elif f is not None and f.kind == "word_backwards" and n == f.int_value(1):
                 self.fault_fired = True
                 self.log("fault_fired", kind=f.kind, word=n)
@@ -872,6 +897,13 @@ class Request:
                 if self.cid is not None:
                     msg["client_req_id"] = self.cid
                 self.conn.emit(msg, at)
+        elif kind == "bad_frame" and k == 0 and not self.fault_fired:
+            self.fault_fired = True
+            variant = str(f.value)
+            self.log("fault_fired", kind=kind, variant=variant)
+            template = BAD_FRAMES.get(variant, BAD_FRAMES["unhashable_id"])
+            frame = template % {"cid": json.dumps(self.cid)}
+            self.conn.emit_raw(frame, "bad_frame", at)
         elif kind == "oversized" and k == 0 and not self.fault_fired:
             self.fault_fired = True
             limit = f.int_value(2 * 1024 * 1024)

@@ -52,6 +52,16 @@ kind                      behaviour
 ``echo_key``              after ``arg`` audio frames (default 0): ``error`` code 1011 whose
                           message echoes the connection's API key (bare, as
                           ``x-api-key:``, ``api_key=`` and ``Bearer``), then close 1011
+``word_surrogate``        word number ``arg`` (default 0) is sent with a lone surrogate as
+                          its text (a JSON ``\\ud800`` escape); then normal
+``word_absurd``           word number ``arg`` (default 1) is sent with ``start_s`` and
+                          ``stop_s`` 1e300 (finite, far beyond any audio); then normal
+``bad_frame``             before the first audio: one malformed frame of variant ``arg``
+                          (default ``unhashable_id``); see ``BAD_FRAMES``. Variants that
+                          name no request (``unhashable_id``, ``number_id``, ``deep``,
+                          ``nan_audio``, ``type_object``) leave the request to continue
+                          normally; ``rate``, ``code``, ``padding`` name it (a client
+                          ends it, or replays it before audio)
 ========================  ===================================================================
 
 Request faults are matched when the request's first text is processed (so
@@ -84,6 +94,9 @@ REQUEST_KINDS = frozenset(
         "word_backwards",
         "odd_audio",
         "echo_key",
+        "word_surrogate",
+        "word_absurd",
+        "bad_frame",
     }
 )
 KINDS = CONNECTION_KINDS | REQUEST_KINDS
@@ -107,6 +120,22 @@ DEFAULT_ARGS: dict[str, float | int | str | None] = {
     "word_backwards": 1,
     "odd_audio": 0,
     "echo_key": 0,
+    "word_surrogate": 0,
+    "word_absurd": 1,
+    "bad_frame": "unhashable_id",
+}
+
+# bad_frame variants: a JSON text frame for request ``{cid}`` (a JSON string,
+# quoted) with a wrong type or value in one field.
+BAD_FRAMES: dict[str, str] = {
+    "unhashable_id": '{"type":"end_of_stream","client_req_id":[%(cid)s]}',
+    "number_id": '{"type":"end_of_stream","client_req_id":7}',
+    "deep": "[" * 5000 + "]" * 5000,
+    "nan_audio": '{"type":"audio","client_req_id":%(cid)s,"audio":"AAEC","start_s":NaN}',
+    "type_object": '{"type":{"a":1}}',
+    "rate": '{"type":"ready","client_req_id":%(cid)s,"sample_rate":"\u00b2"}',
+    "code": '{"type":"error","client_req_id":%(cid)s,"code":"--1","message":"x"}',
+    "padding": '{"type":"audio","client_req_id":%(cid)s,"audio":"AAEC="}',
 }
 
 

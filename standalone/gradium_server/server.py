@@ -91,7 +91,7 @@ class GradiumServer:
         server.close()
         try:
             await asyncio.wait_for(server.wait_closed(), 5)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not TimeoutError on 3.10
             for conn in list(self._live):
                 conn.ws.transport.abort()
         self.events.add(0, "event", "server_stopped")

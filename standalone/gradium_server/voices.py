@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import ctypes
 import math
+import re
 import threading
 import zlib
 from array import array
@@ -25,11 +26,14 @@ class Rendering:
     samples: array = field(default_factory=lambda: array("h"))
     # (word, start_sample, stop_sample), relative to the start of ``samples``
     words: list[tuple[str, int, int]] = field(default_factory=list)
+    # What eSpeak said, in IPA (empty for the synthetic voice).
+    phonemes: str = ""
 
     def extend(self, other: Rendering) -> None:
         offset = len(self.samples)
         self.samples.extend(other.samples)
         self.words.extend((w, a + offset, b + offset) for w, a, b in other.words)
+        self.phonemes = " ".join(p for p in (self.phonemes, other.phonemes) if p)
 
 
 def silence(seconds: float, rate: int) -> Rendering:
@@ -70,6 +74,30 @@ def duration_factor(padding_bonus: float) -> float:
     (-4: 0.4, +4: 1.6). Both voices scale their timing by this factor.
     """
     return 1.0 + DURATION_PER_BONUS * padding_bonus
+
+
+# --- numbers in the language of rewrite_rules ----------------------------------------
+
+LANGUAGES = ("en", "fr", "de", "es", "pt")  # Gradium's rewrite_rules aliases
+_NUMBER_RULE = re.compile(r"Number(En|Fr|De|Es|Pt)")
+
+
+def number_language(rewrite_rules: str | None) -> str | None:
+    """The language whose rules read numbers: the first language alias or
+    ``NumberXx`` rule in ``rewrite_rules``; None without one (no rule: the voice
+    reads digits its own way, English for eSpeak's en-us)."""
+    for name in (rewrite_rules or "").split(","):
+        name = name.strip()
+        if name in LANGUAGES:
+            return name
+        match = _NUMBER_RULE.fullmatch(name)
+        if match:
+            return match.group(1).lower()
+    return None
+
+
+def has_digit(token: str) -> bool:
+    return any(ch.isdigit() for ch in token)
 
 
 # --- synthetic voice -----------------------------------------------------------------
@@ -128,6 +156,9 @@ _ESPEAK_CHARS_UTF8 = 1
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
 _ESPEAK_RATE = 1  # espeak_PARAMETER espeakRATE (words per minute, 80-450)
+_PHONEMES_IPA = 2  # espeak_TextToPhonemes phonememode: IPA
+# eSpeak NG voice of each rewrite_rules language; en-us is the server's voice.
+ESPEAK_VOICES = {"en": b"en-us", "fr": b"fr", "de": b"de", "es": b"es", "pt": b"pt"}
 
 
 class _EspeakEvent(ctypes.Structure):
@@ -183,8 +214,21 @@ class EspeakEngine:
             ctypes.c_void_p,
             ctypes.c_void_p,
         ]
-        if self._lib.espeak_SetVoiceByName(b"en-us") != 0:
+        self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self._lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        # Languages whose voice this eSpeak has (en-us is required).
+        self.languages = {
+            language
+            for language, name in ESPEAK_VOICES.items()
+            if self._lib.espeak_SetVoiceByName(name) == 0
+        }
+        if "en" not in self.languages:
             raise RuntimeError("espeak: voice en-us not found")
+        self._lib.espeak_SetVoiceByName(ESPEAK_VOICES["en"])
         # Speaking rate (words per minute) of the voice: padding_bonus scales it.
         self.default_wpm = int(self._lib.espeak_GetParameter(_ESPEAK_RATE, 0)) or 175
 
@@ -213,34 +257,81 @@ class EspeakEngine:
         return min(450, max(80, wpm))
 
     def synthesize(
-        self, text: str, sample_rate: int, padding_bonus: float = 0.0
+        self,
+        text: str,
+        sample_rate: int,
+        padding_bonus: float = 0.0,
+        numbers: str | None = None,
     ) -> Rendering:
         """Speak ``text`` (en-us) and return samples at ``sample_rate``, at the
         speaking rate ``padding_bonus`` asks for (negative is faster).
+
+        ``numbers`` (a language of :func:`number_language`) stands in for
+        Gradium's rewrite rules: tokens with a digit are spoken by that
+        language's eSpeak voice (``123`` is "cent vingt-trois" with ``fr``), the
+        rest by en-us, each run as its own utterance.
 
         Word spans come from eSpeak's word events (mapped to our whitespace tokens by
         character position); a token without an event is skipped, and if no event
         maps at all the duration is split over the tokens in proportion to length.
         """
-        text = " ".join(WORD_RE.findall(text))
-        if not text:
-            return Rendering()
+        tokens = WORD_RE.findall(text)
+        out = Rendering()
+        if not tokens:
+            return out
+        if numbers in (None, "en") or numbers not in self.languages:
+            runs = [("en", tokens)]
+        else:
+            runs = []
+            for token in tokens:
+                language = numbers if has_digit(token) else "en"
+                if runs and runs[-1][0] == language:
+                    runs[-1][1].append(token)
+                else:
+                    runs.append((language, [token]))
+        for language, run in runs:
+            out.extend(self._speak(" ".join(run), sample_rate, padding_bonus, language))
+        return out
+
+    def _speak(
+        self, text: str, sample_rate: int, padding_bonus: float, language: str
+    ) -> Rendering:
+        """One utterance of ``text`` by ``language``'s voice (the rate: en-us's
+        words per minute scaled by ``padding_bonus``), with its IPA phonemes."""
         data = text.encode("utf-8")
         with self._lock:
             self._samples = array("h")
             self._events = []
+            self._lib.espeak_SetVoiceByName(ESPEAK_VOICES[language])
             self._lib.espeak_SetParameter(_ESPEAK_RATE, self.wpm_for(padding_bonus), 0)
             self._lib.espeak_Synth(
                 data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None
             )
             native, events = self._samples, self._events
+            phonemes = self._phonemes(data)
         samples = resample_linear(native, self.native_rate, sample_rate)
         scale = len(samples) / len(native) if native else 0.0
         spans = _word_spans(text, events, len(native))
         return Rendering(
             samples,
             [(w, round(a * scale), round(b * scale)) for w, a, b in spans],
+            phonemes,
         )
+
+    def _phonemes(self, data: bytes) -> str:
+        """IPA of ``data`` by the current voice (call with ``_lock`` held)."""
+        buffer = ctypes.create_string_buffer(data)
+        pointer = ctypes.c_void_p(ctypes.addressof(buffer))
+        clauses = []
+        for _ in range(len(data) + 1):  # each call consumes one clause at least
+            if not pointer.value:
+                break
+            clause = self._lib.espeak_TextToPhonemes(
+                ctypes.byref(pointer), _ESPEAK_CHARS_UTF8, _PHONEMES_IPA
+            )
+            if clause:
+                clauses.append(clause.decode("utf-8", "replace"))
+        return " ".join(clauses)
 
 
 def _word_spans(
@@ -285,8 +376,14 @@ def _word_spans(
 
 
 def synthesize(
-    engine: str, text: str, sample_rate: int, padding_bonus: float = 0.0
+    engine: str,
+    text: str,
+    sample_rate: int,
+    padding_bonus: float = 0.0,
+    numbers: str | None = None,
 ) -> Rendering:
+    """``numbers``: the language of the request's number rules (eSpeak only; the
+    synthetic voice has no language)."""
     if engine == "espeak":
-        return EspeakEngine.get().synthesize(text, sample_rate, padding_bonus)
+        return EspeakEngine.get().synthesize(text, sample_rate, padding_bonus, numbers)
     return synthesize_synthetic(text, sample_rate, padding_bonus)

@@ -97,7 +97,7 @@ async def collect(
                 break
             try:
                 frame = await asyncio.wait_for(ws.recv(), remaining)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not TimeoutError on 3.10
                 break
             result.arrival.append(loop.time())
             try:

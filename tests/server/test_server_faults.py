@@ -93,14 +93,14 @@ async def test_hang_handshake_fault_and_setter(gradium_server, h):
     headers = {"x-api-key": "k"}
     gradium_server.inject(Fault("hang_handshake"))
     started = time.monotonic()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):
         await connect(gradium_server.url, additional_headers=headers, open_timeout=0.5)
     assert time.monotonic() - started >= 0.45
     assert (await h.synth(gradium_server.url, "ok")).of("end_of_stream")
     gradium_server.set_hang_handshake(True)
     assert gradium_server.hang_handshake
     for _ in range(2):
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await connect(
                 gradium_server.url, additional_headers=headers, open_timeout=0.3
             )
@@ -163,7 +163,7 @@ async def test_close_after(gradium_server, how):
     async with connect(
         gradium_server.url, additional_headers={"x-api-key": "k"}, open_timeout=5
     ) as ws2:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ws2.recv(), 0.8)  # stays open
 
 
@@ -418,3 +418,76 @@ async def test_echo_key(gradium_server, h):
         assert shown in message
     # the server's own log never holds the key
     assert not [e for e in gradium_server.events_of("open") if "test-key" in str(e)]
+
+
+async def _raw_frames(url: str, h, **setup) -> list[str]:
+    """Every frame of one request, as sent (not parsed)."""
+    ws = await h.open_ws(url)
+    raw: list[str] = []
+    try:
+        await h.send(ws, type="setup", output_format="pcm_16000", **setup)
+        await h.send(ws, type="text", text=TEXT, **setup)
+        await h.send(ws, type="end_of_stream", **setup)
+        with contextlib.suppress(ConnectionClosed, TimeoutError, asyncio.TimeoutError):
+            while True:
+                raw.append(await asyncio.wait_for(ws.recv(), 10))
+    finally:
+        await ws.close()
+    return raw
+
+
+def _audio_of(raw: list[str]) -> bytes:
+    out = b""
+    for frame in raw:
+        if frame.startswith('{"type":"audio","audio":'):
+            out += base64.b64decode(json.loads(frame)["audio"])
+    return out
+
+
+async def test_word_surrogate(gradium_server, h):
+    gradium_server.inject(Fault("word_surrogate", arg=2))
+    raw = await _raw_frames(gradium_server.url, h)
+    words = [r for r in raw if '"type":"text"' in r]
+    assert len(words) == 6
+    assert '"text":"\\ud800"' in words[2]
+    assert json.loads(words[2])["text"] == "\ud800"
+    assert _audio_of(raw) == pcm(TEXT) and '"type":"end_of_stream"' in raw[-1]
+
+
+async def test_word_absurd(gradium_server, h):
+    gradium_server.inject(Fault("word_absurd"))
+    res = await h.synth(gradium_server.url, TEXT)
+    words = res.words()
+    assert words[1]["start_s"] == words[1]["stop_s"] == 1e300
+    assert words[2]["start_s"] < 10 and res.audio() == pcm(TEXT)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "unhashable_id",
+        "number_id",
+        "deep",
+        "nan_audio",
+        "type_object",
+        "rate",
+        "code",
+        "padding",
+    ],
+)
+async def test_bad_frame_variants(gradium_server, h, variant):
+    """The malformed frame goes out as is, before the first audio; then the
+    request runs normally."""
+    from gradium_server.faults import BAD_FRAMES
+
+    gradium_server.inject(Fault("bad_frame", arg=variant))
+    raw = await _raw_frames(gradium_server.url, h, client_req_id="q")
+    bad = BAD_FRAMES[variant] % {"cid": '"q"'}
+    assert raw.count(bad) == 1
+    first_audio = next(
+        i for i, r in enumerate(raw) if r.startswith('{"type":"audio","audio":')
+    )
+    assert raw.index(bad) < first_audio
+    assert _audio_of(raw) == pcm(TEXT) and '"type":"end_of_stream"' in raw[-1]
+    fired = gradium_server.events_of("fault_fired")
+    assert fired[0].data["variant"] == variant

@@ -110,3 +110,68 @@ async def test_out_of_range_when_multiplexed_names_the_request_and_closes(
     }
     assert "padding_bonus" in res.error["message"] and "9" in res.error["message"]
     assert res.close_code == 1008 and not res.of("ready")
+
+
+# --------------------------------------- numbers in the language of rewrite_rules
+@pytest.mark.parametrize(
+    ("rules", "language"),
+    [
+        ("fr", "fr"),
+        ("pt", "pt"),
+        ("NumberDe,UrlEn", "de"),
+        ("TimeEn, NumberEs", "es"),
+        ("en,NumberFr", "en"),  # the first one decides
+        ("TimeEn,Date", None),  # no number rule
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_number_language_of_rewrite_rules(rules, language):
+    from gradium_server.voices import number_language
+
+    assert number_language(rules) == language
+
+
+# What eSpeak NG says for "123" (IPA), per language: "one hundred twenty three",
+# "cent vingt-trois", "einhundert drei und zwanzig", "ciento veintitrés",
+# "cento e vinte e três".
+ONE_TWO_THREE = {
+    "en": "wˈʌnhˈʌndɹɪd twˈɛnti θɹˈiː",
+    "fr": "sɑ̃ vɛ̃ttʁwˈa",
+    "de": "ˈaɪnhˈʊndɜt dɾˈaɪ ʊnttsvˈantsɪç",
+    "es": "θjˈento βˌeɪntitɾˈes",
+    "pt": "sˈeɪŋtui vˈiŋtɨitɹˈeʃ",
+}
+
+
+@pytest.mark.skipif(not espeak_available(), reason="eSpeak NG is not installed")
+async def test_espeak_reads_numbers_by_the_rewrite_rules_language(make_server, h):
+    server = await make_server(voice_engine="espeak")
+    seconds = {}
+    for language in [None, *ONE_TWO_THREE]:
+        setup = {"output_format": f"pcm_{RATE}"}
+        if language is not None:
+            setup["json_config"] = {"rewrite_rules": language}
+        res = await h.synth(server.url, "I have 123 cats.", **setup)
+        assert res.of("end_of_stream") and not res.error
+        seconds[language] = len(res.audio()) / 2 / RATE
+    started = server.events_of("request_started")
+    assert [e.data["numbers"] for e in started] == [None, *ONE_TWO_THREE]
+    spoken = [e.data["phonemes"] for e in server.events_of("spoken")]
+    assert len(spoken) == 6
+    # without rules, and with en: eSpeak's English; otherwise the language's words
+    # for the number, and English for the rest ("cats")
+    for phonemes, language in zip(spoken, ["en", *ONE_TWO_THREE], strict=True):
+        assert ONE_TWO_THREE[language] in phonemes, (language, phonemes)
+        others = [v for k, v in ONE_TWO_THREE.items() if k != language]
+        assert not any(other in phonemes for other in others), phonemes
+        assert "kˈæts" in phonemes
+    # and one hears it: "cent vingt-trois" is shorter than "one hundred twenty three"
+    assert seconds["fr"] < seconds["en"] - 0.2, seconds
+
+
+async def test_the_synthetic_voice_has_no_phonemes_to_record(gradium_server, h):
+    res = await h.synth(gradium_server.url, "123", json_config={"rewrite_rules": "fr"})
+    assert res.of("end_of_stream")
+    assert gradium_server.events_of("request_started")[0].data["numbers"] == "fr"
+    assert not gradium_server.events_of("spoken")

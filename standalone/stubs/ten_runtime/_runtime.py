@@ -41,7 +41,8 @@ class StandinFatalError(RuntimeError):
 
 # --------------------------------------------------------------------- logging
 
-_LOGGER = logging.getLogger("ten")
+_LOGGER = logging.getLogger("ten")  # the stand-in's own lines (see the README)
+_console_streams: list[str] = []  # "stdout"/"stderr": the app's console emitters
 _LOGGER.setLevel(logging.DEBUG)
 _PY_LEVEL = {
     LogLevel.DEBUG: logging.DEBUG,
@@ -72,8 +73,35 @@ def emit(
     )
 
 
+def native_log(
+    name: str | None,
+    level: LogLevel,
+    msg: str,
+    category: str | None = None,
+    fields: Any = None,
+) -> None:
+    """One ``ten_env.log_*`` line: to TEN's own log, never to Python's ``logging``
+    (§1.5, observed): written to the console emitters the app's ``ten.log``
+    configures (``apply_log_config``), nowhere else."""
+    if not _console_streams:
+        return
+    if hasattr(fields, "to_python"):
+        fields = fields.to_python()
+    text = f"[{category}] {msg}" if category else str(msg)
+    if fields:
+        text += " " + json.dumps(fields, ensure_ascii=False, default=str)
+    when = time.strftime("%m-%d %H:%M:%S")
+    line = f"{when} {level.name[0]} {name or '-'}: {text}\n"
+    for stream_name in list(_console_streams):
+        try:
+            getattr(sys, stream_name).write(line)
+        except Exception:  # noqa: BLE001 - a log line must never break the caller
+            pass
+
+
 class LogMixin:
-    """``log_*`` on every env; all return None (§1.5)."""
+    """``log_*`` on every env; all return None (§1.5). The lines go to TEN's own
+    log (``native_log``), not to Python's logging, as on the real runtime."""
 
     _log_name: str | None = None
 
@@ -85,19 +113,19 @@ class LogMixin:
         fields: Any = None,
         option: LogOption = DefaultLogOption,
     ) -> None:
-        emit(self._log_name, level, msg, category, fields)
+        native_log(self._log_name, level, msg, category, fields)
 
     def log_debug(self, msg, category=None, fields=None, option=DefaultLogOption):
-        emit(self._log_name, LogLevel.DEBUG, msg, category, fields)
+        native_log(self._log_name, LogLevel.DEBUG, msg, category, fields)
 
     def log_info(self, msg, category=None, fields=None, option=DefaultLogOption):
-        emit(self._log_name, LogLevel.INFO, msg, category, fields)
+        native_log(self._log_name, LogLevel.INFO, msg, category, fields)
 
     def log_warn(self, msg, category=None, fields=None, option=DefaultLogOption):
-        emit(self._log_name, LogLevel.WARN, msg, category, fields)
+        native_log(self._log_name, LogLevel.WARN, msg, category, fields)
 
     def log_error(self, msg, category=None, fields=None, option=DefaultLogOption):
-        emit(self._log_name, LogLevel.ERROR, msg, category, fields)
+        native_log(self._log_name, LogLevel.ERROR, msg, category, fields)
 
 
 class _ConsoleHandler(logging.Handler):
@@ -126,6 +154,9 @@ def apply_log_config(props: dict) -> None:
         if emitter.get("type") != "console":
             continue
         stream = (emitter.get("config") or {}).get("stream", "stdout")
+        stream = "stderr" if stream == "stderr" else "stdout"
+        if stream not in _console_streams:
+            _console_streams.append(stream)
         if any(isinstance(x, _ConsoleHandler) for x in _LOGGER.handlers):
             continue
         _LOGGER.addHandler(
@@ -558,9 +589,14 @@ class ExtNode(PropertyStore):
         self._stop_evt = asyncio.Event()
         if self._stop_requested:
             self._stop_evt.set()
+        torn_down = asyncio.Event()
         try:
             if not self._create_instance():
                 return
+            if self.is_async:  # the base class's own task, pending until teardown
+                asyncio.get_running_loop().create_task(
+                    self.instance._configure_routine(torn_down)
+                )
             if not await self._step("configure"):
                 return
             if not self._load_properties():
@@ -582,6 +618,7 @@ class ExtNode(PropertyStore):
             self.graph.ext_on_stop_returned = True
             await self._step("deinit")
         finally:
+            torn_down.set()
             with self._lock:
                 self.closed = True
             self.done.set()
