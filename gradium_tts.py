@@ -52,7 +52,6 @@ from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.protocol import State
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,

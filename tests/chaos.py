@@ -26,9 +26,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import tenhost
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
-import pytest
 from harness import Rec, Session, ext_module, record_ten_log, run_session, summary
 
 TextShaper = ext_module("text_filter").TextShaper
@@ -1550,7 +1550,9 @@ def check(res: ChaosResult) -> list[str]:
         later = [
             x.client_req_id
             for x in server
-            if x.direction == "in" and x.type == "setup" and x.conn == e.conn
+            if x.direction == "in"
+            and x.type == "setup"
+            and x.conn == e.conn
             and x.t > due
         ]
         if later:

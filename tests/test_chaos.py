@@ -553,7 +553,9 @@ def test_checker_catches_a_stalled_socket_taking_a_new_request():
     log = _served("c1", "Kilo1z hello", len(PCM))
     stall = [
         LogEntry(T + 0.05, 1, "in", "end_of_stream", "s1"),
-        LogEntry(T + 0.1, 1, "event", "fault_fired", "s1", data={"kind": "stall_words"}),
+        LogEntry(
+            T + 0.1, 1, "event", "fault_fired", "s1", data={"kind": "stall_words"}
+        ),
     ]
     ok = log + stall + [LogEntry(T + 2.0, 1, "in", "setup", "c9")]
     assert check(_one_request(server_log=ok)) == []
@@ -564,8 +566,16 @@ def test_checker_catches_a_stalled_socket_taking_a_new_request():
 def test_checker_catches_a_disconnected_status_after_an_update():
     sent = [
         _text(T, "r1", "Kilo1z hello"),
-        {"t": T + 0.5, "op": "update", "configs": {"params": {}}, "status": 0,
-         "rate": 16000, "valid": True, "sent_t": T + 0.4, "message": ""},
+        {
+            "t": T + 0.5,
+            "op": "update",
+            "configs": {"params": {}},
+            "status": 0,
+            "rate": 16000,
+            "valid": True,
+            "sent_t": T + 0.4,
+            "message": "",
+        },
         {"t": T + 3, "op": "status_check", "last": "connected"},
     ]
     assert check(_one_request(sent=sent)) == []

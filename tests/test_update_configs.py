@@ -265,7 +265,8 @@ def test_the_status_follows_the_new_client_only(monkeypatch):
             await s.text("r2", "On the new client.", end=True, metadata=META)
             await s.wait_end("r2")
             s.statuses = [
-                r.props["current"] for r in named(s.records, "connection_status_changed")
+                r.props["current"]
+                for r in named(s.records, "connection_status_changed")
             ]
 
         sess = run_session(props(srv), script)
