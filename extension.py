@@ -738,6 +738,7 @@ class GradiumTTSExtension(AsyncTTS2BaseExtension):
         _warn_overridden(self.ten_env, config, previous)
         if client is not None:
             if self.client is not None:
+                self.client.silence()  # the status follows the new client only
                 self._retired_clients.append(self.client)
                 self._close_retired()
             self.client, self._client_config = client, config

@@ -13,8 +13,9 @@ Sockets (``GradiumTTSClient``): the active one takes new requests, up to
 beside it while requests run, so a cancel can close the cancelled request's socket
 (Gradium has no cancel message, §2.5) and the next request still pays no
 handshake. One event-driven maintainer opens, promotes, recycles and closes
-sockets, with capped, jittered backoff; only a socket that served a request
-proves the endpoint.
+sockets, with capped, jittered backoff (the connect budget): a socket the server
+ends young is a failure whatever it served, only one that stays open proves the
+endpoint, and while failures are on record no request opens a socket of its own.
 
 Failures are typed by ``classify``: the HTTP status of a refused upgrade, the
 ``code`` of an ``error`` message or close and, for Gradium's ambiguous 1008, its
@@ -450,6 +451,7 @@ class _Connection:
         self.retired = False  # takes no new requests; closes when routes empty
         self.closed = False
         self.socket_error: GradiumError | None = None
+        self.accounted = False  # its end by the server counted (_server_ended)
         self.reader: asyncio.Task[None] | None = None
         self.secrets: tuple[str, ...] = ()  # masked in any text from the server
 
@@ -514,7 +516,11 @@ class TTSRequest:
         self._waiter: asyncio.Future[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # Liveness clocks: any message heard or text sent (before audio), the last
+        # audio frame, the last text sent (once audio flowed: ``_deadline``).
         self._last_activity = time.monotonic()
+        self._last_audio = -math.inf
+        self._last_sent = -math.inf
         self.sample_rate: int | None = None
         # Gradium's id of this request (``ready.request_id``; the replay's, after
         # a replay), "" until a ready arrived. Also on its GradiumError / Failed.
@@ -689,7 +695,7 @@ class TTSRequest:
                     if not await self._send(conn, msg):
                         self._fail(_lost(conn), conn=conn)
                         break
-                    self._last_activity = time.monotonic()
+                    self._last_activity = self._last_sent = time.monotonic()
                 if (
                     self._ended
                     and not self._eos_sent
@@ -700,7 +706,7 @@ class TTSRequest:
                     if not await self._send(conn, self._eos_message()):
                         self._fail(_lost(conn), conn=conn)
                         break
-                    self._last_activity = time.monotonic()
+                    self._last_activity = self._last_sent = time.monotonic()
                 if self._eos_sent and self._conn is conn:
                     return  # all sent: the reader and the deadline take it from here
                 await self._wakeup.wait()
@@ -709,16 +715,20 @@ class TTSRequest:
     def _deadline(self) -> tuple[float, float]:
         """(when this request gives up, the silence it allows) once text ended.
 
-        ``response_timeout_s`` of silence (plus ``retry_for_s`` while no audio
-        arrived): silence counts from the last message heard, the last text sent
-        or the start of the attempt. Before audio, the first attempt that runs
-        out is replayed once, and the whole request, replay, waits for sockets
-        and handshakes included, ends at most twice that after its last text.
-        After audio, it ends ``response_timeout_s`` after its last frame.
+        Before audio: ``response_timeout_s`` (plus ``retry_for_s``) of silence,
+        counted from the last message heard, the last text sent or the start of
+        the attempt. The first attempt that runs out is replayed once, and the
+        whole request, replay, waits for sockets and handshakes included, ends at
+        most twice that after its last text.
+
+        Once audio has flowed, liveness is audio: the request ends
+        ``response_timeout_s`` after its last audio frame (or its last text sent,
+        if later), whatever else keeps arriving (words, unknown messages).
         """
         timeout = self._client.response_timeout_s
-        if not self._audio_seen:
-            timeout += float(self._setup.get("retry_for_s") or 0)
+        if self._audio_seen:
+            return max(self._last_audio, self._last_sent) + timeout, timeout
+        timeout += float(self._setup.get("retry_for_s") or 0)
         deadline = self._last_activity + timeout
         if not self._audio_seen and self._ended_at is not None:
             deadline = min(deadline, self._ended_at + 2 * timeout)
@@ -751,8 +761,12 @@ class TTSRequest:
             what = f"no socket to Gradium within {timeout:g} s (handshake unanswered)"
             phase = "connect"
         else:
-            what = f"no response from Gradium for {timeout:g} s"
+            silent = "audio" if self._audio_seen else "response"
+            what = f"no {silent} from Gradium for {timeout:g} s"
             phase = "setup" if self.sample_rate is None else "stream"
+            # A socket that left a request unanswered takes no new request: it
+            # closes once its other requests end.
+            self._client._retire(conn)
         self._fail(GradiumError(what, vendor_code="timeout", phase=phase), conn=conn)
         if self._live():  # replayed: the replay's own (shared) deadline
             self._arm(self._deadline()[0])
@@ -784,9 +798,10 @@ class TTSRequest:
         request is done: audio and words cost no task wakeup but the consumer's."""
         if self._cancelled or self._finished:
             return
-        self._last_activity = time.monotonic()
+        self._last_activity = now = time.monotonic()
         if type(event) is Audio:
             self._audio_seen = True
+            self._last_audio = now
         elif isinstance(event, Ready):
             self.sample_rate = event.sample_rate
             self.server_request_id = event.server_request_id
@@ -810,7 +825,12 @@ class TTSRequest:
             error = dataclasses.replace(error, server_request_id=self.server_request_id)
         if error.fatal:
             self._client.last_fatal = error
-        replayable = not error.fatal and not self._audio_seen and self._attempt == 0
+        replayable = (
+            not error.fatal
+            and error.cause != "backoff"  # a replay would meet the same backoff
+            and not self._audio_seen
+            and self._attempt == 0
+        )
         if replayable:
             self._attempt += 1
             self.client_req_id = f"{self._base_id}-r{self._attempt}"
@@ -858,15 +878,20 @@ def _lost(conn: _Connection) -> GradiumError:
 
 
 # --------------------------------------------------------------------------- client
-# Backoff after failed attempts: exponential from 1 s, capped at 30 s, each delay
-# drawn from its upper half. A socket that closes before it served a request counts
-# as a failed attempt, like a refused handshake, whatever its age. Only a served
-# request (audio or end_of_stream on it) proves the endpoint, or a socket the
-# server expired (a 1008 naming idleness or a duration, classify's "expiry") after
-# living at least _EXPIRY_MIN_S: an "idle" close sooner than that proves nothing.
+# The connect budget. Backoff after failed attempts: exponential from 1 s, capped
+# at 30 s, each delay drawn from its upper half. A failed attempt is a refused or
+# failed handshake, or a socket the server (not the client) closed before it had
+# been open _PROVEN_AGE_S, whatever it served meanwhile. Only a socket opened
+# after the last failure that stays open _PROVEN_AGE_S proves the endpoint (the
+# failure count is reset, the status says connected again); serving a request
+# proves nothing (a server may close every socket right after its first answer),
+# nor does an old socket living on (it says nothing about new handshakes). While failures are on record no
+# standby is opened and no request opens a socket of its own: every handshake is
+# the one scheduled attempt (``_acquire``).
 _BACKOFF_FIRST_S = 1.0
 _BACKOFF_MAX_S = 30.0
-_EXPIRY_MIN_S = 20.0
+_PROVEN_AGE_S = 5.0
+_SETTLE_S = 2.0  # a replay waits this long at most for its old socket's close
 # Requests multiplexed on one socket at most. Gradium publishes no per-socket cap
 # (reference §4, §8): 16 is a guess (the local server's default). A request that
 # would exceed it goes to another open socket, or opens one.
@@ -911,7 +936,8 @@ def _keepalive(ws: ClientConnection) -> None:
 
 
 def _backoff_delay(failures: int) -> float:
-    step = min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** max(0, failures - 1))
+    # (the exponent is capped: 2 ** 1024 failures of a long outage overflow a float)
+    step = min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** min(max(0, failures - 1), 32))
     return step / 2 + random.uniform(0, step / 2)
 
 
@@ -959,7 +985,9 @@ class GradiumTTSClient:
         self._request_numbers = itertools.count(1)
         self._status = "disconnected"
         self._failures = 0  # failed attempts in a row
-        self._retry_at = 0.0  # no background attempt before (backoff)
+        self._last_failure: GradiumError | None = None
+        self._failed_at = -math.inf  # when the last attempt failed
+        self._retry_at = 0.0  # no attempt before (backoff), background or request
         self._reopen_at = 0.0  # no background reopen before (jitter after a loss)
         self._idle_since = -math.inf  # when the last request left the sockets
         self._closed = False
@@ -983,19 +1011,30 @@ class GradiumTTSClient:
         return TTSRequest(self, setup, words=words)
 
     async def wait_connected(self, timeout: float) -> bool:
-        """Wait until a socket is open (for callers that want a warm start)."""
+        """Wait until a socket is open (for callers that want a warm start).
+        It keeps the connect budget: while the client backs off it waits for
+        the next scheduled attempt."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while (now := time.monotonic()) < deadline:
             if self.connected:
                 return True
             if self.last_fatal is not None:
                 return False
+            if now < self._retry_at and not self._opening_now():
+                await asyncio.sleep(min(self._retry_at, deadline) - now)
+                continue
             task = self._opening if self._opening_now() else self._open_soon()
             with contextlib.suppress(GradiumError, asyncio.TimeoutError):
                 await asyncio.wait_for(
                     asyncio.shield(task), max(0.0, deadline - time.monotonic())
                 )
         return self.connected
+
+    def silence(self) -> None:
+        """Report nothing more to the listener: this client is being replaced,
+        and the status the graph sees follows the new one (its requests still
+        end through their own events)."""
+        self._listener = None
 
     @property
     def connected(self) -> bool:
@@ -1016,7 +1055,13 @@ class GradiumTTSClient:
 
     # ------------------------------------------------------------- connection mgmt
     def _usable(self, conn: _Connection | None) -> bool:
-        return conn is not None and not conn.closed and not conn.retired
+        """Open, not retired, and no socket-wide error from the server on it."""
+        return (
+            conn is not None
+            and not conn.closed
+            and not conn.retired
+            and conn.socket_error is None
+        )
 
     def _opening_now(self) -> bool:
         return self._opening is not None and not self._opening.done()
@@ -1058,22 +1103,49 @@ class GradiumTTSClient:
     async def _acquire(
         self, request: TTSRequest, avoid: _Connection | None = None
     ) -> _Connection:
-        """A socket for ``request``; never ``avoid`` (the one a replay left). A
-        request does not wait for the backoff: it may trigger an attempt now. Each
-        handshake is bounded by ``connect_timeout_s``; the request's own deadline
-        may give up sooner (the handshake goes on for the next request)."""
+        """A socket for ``request``; never ``avoid`` (the one a replay left).
+
+        Without a usable socket, the request joins the one attempt under way, or
+        starts it if the backoff allows. While the client backs off, it never
+        opens a socket of its own: it waits for the next scheduled attempt when
+        that comes before its own deadline, else it ends (NON_FATAL, not
+        replayed) with an error saying Gradium is refusing or dropping
+        connections and when the next attempt is. Each handshake is bounded by
+        ``connect_timeout_s``; the request's own deadline may give up sooner (the
+        handshake goes on for the next request)."""
         if self._closed:
             raise GradiumError("client is closed", vendor_code="closed")
-        if avoid is not None and avoid is self._active:
-            self._retire(avoid)
+        if avoid is not None:
+            await self._settle(avoid)
+            if avoid is self._active:
+                self._retire(avoid)
         while True:
             conn = self._pick(avoid)
             if conn is not None:
                 return conn
-            opened = await asyncio.shield(self._open_soon())
+            if self._closed or not request._live():
+                raise GradiumError("no socket needed any more", vendor_code="closed")
+            now = time.monotonic()
+            if now < self._retry_at and not self._opening_now():
+                if self._retry_at >= request._deadline()[0]:
+                    raise self._backoff_error(now)
+                await asyncio.sleep(self._retry_at - now)  # the scheduled attempt
+                continue
+            try:
+                opened = await asyncio.shield(self._open_soon())
+            except GradiumError as err:
+                if err.fatal or not self._failures or self.last_fatal is not None:
+                    raise
+                # Say it as the budget sees it (replayable: the replay waits for
+                # the next scheduled attempt, within the request's deadline).
+                raise dataclasses.replace(
+                    self._backoff_error(time.monotonic()), cause=err.cause
+                ) from None
             conn = self._pick(avoid)
             if conn is not None:
                 return conn
+            if opened.socket_error is not None:
+                raise opened.socket_error  # refused at once (a bad key): say why
             if opened.closed and not opened.retired:
                 # It closed at once: the request fails on it (and is replayed
                 # once) with the server's reason.
@@ -1081,6 +1153,19 @@ class GradiumTTSClient:
             if self._closed or not request._live():
                 raise GradiumError("no socket needed any more", vendor_code="closed")
             # Others filled it meanwhile (max_requests_per_socket): open another.
+
+    async def _settle(self, conn: _Connection) -> None:
+        """A replay leaving ``conn``: if the server is closing it (a send failed,
+        a socket-wide error came), let its reader account for the close first, so
+        the failure and its backoff count before the replay looks for a socket
+        (else request + replay make two attempts at once)."""
+        reader = conn.reader
+        if conn.accounted or reader is None or reader.done():
+            return
+        if conn.socket_error is None and conn.ws.state is State.OPEN:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait({reader}, timeout=_SETTLE_S)
 
     def _promote(self) -> None:
         old, self._active, self._standby = self._active, self._standby, None
@@ -1109,7 +1194,7 @@ class GradiumTTSClient:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a GradiumError
             error = _handshake_error(exc, self._url, self.connect_timeout_s)
             log.warning("gradium connect failed: %s", error)
-            self._attempt_failed()
+            self._attempt_failed(error)
             if not self.connected:
                 await self._set_status("disconnected")
             if error.fatal:
@@ -1149,8 +1234,10 @@ class GradiumTTSClient:
         self._retire(conn)  # both places taken meanwhile: not needed
         return "surplus"
 
-    def _attempt_failed(self) -> None:
+    def _attempt_failed(self, error: GradiumError) -> None:
         self._failures += 1
+        self._last_failure = error
+        self._failed_at = time.monotonic()
         delay = _backoff_delay(self._failures)
         self._retry_at = time.monotonic() + delay
         log.info(
@@ -1158,17 +1245,42 @@ class GradiumTTSClient:
         )
         self._wake.set()
 
+    def _backoff_error(self, now: float) -> GradiumError:
+        if self.last_fatal is not None:
+            return self.last_fatal  # the key was refused: that is the news
+        last = self._last_failure
+        return GradiumError(
+            f"Gradium is refusing or dropping connections ({self._failures} failed "
+            f"attempt(s) in a row, last: {last.message if last else 'unknown'}); "
+            f"next attempt in {self._retry_at - now:.1f} s",
+            vendor_code=last.vendor_code if last and last.vendor_code else "backoff",
+            phase="connect",
+            cause="backoff",
+        )
+
     async def _proved(self, conn: _Connection) -> None:
-        """``conn`` served a request: the outage, if any, is over."""
+        """``conn`` served a request (the reader calls this once per socket).
+
+        That alone proves nothing: a server may close every socket right after
+        its first answer. The maintainer counts a socket as proof once it has
+        been open ``_PROVEN_AGE_S`` (``_recovered``)."""
         conn.proven = True
-        if self._failures == 0:
-            return
+
+    def _proves(self, conn: _Connection) -> bool:
+        """Only a socket opened after the last failure can prove it is over (an
+        old socket that lives on says nothing about new handshakes)."""
+        return conn.opened_at > self._failed_at
+
+    async def _recovered(self, conn: _Connection) -> None:
+        """``conn`` stayed open ``_PROVEN_AGE_S``: the outage, if any, is over."""
         self._failures = 0
+        self._last_failure = None
         self._retry_at = 0.0
-        if self._usable(conn) and self._status != "connected":
+        log.info("gradium socket #%d stayed open: backoff reset", conn.number)
+        if self.connected and self._status != "connected":
             await self._set_status("connected")
-            if conn is self._active:
-                await self._notify("on_connected", conn.connect_ms)
+            if self._usable(self._active):
+                await self._notify("on_connected", self._active.connect_ms)
 
     def _retire(self, conn: _Connection) -> None:
         conn.retired = True
@@ -1219,6 +1331,12 @@ class GradiumTTSClient:
     async def _tend(self, now: float) -> float | None:
         """Bring the sockets where they should be; return the next deadline."""
         deadlines: list[float] = []
+        for conn in (self._active, self._standby):
+            if conn is not None and conn.socket_error is not None:
+                # The server ended it: counted now (not when it closes, after a
+                # reopen), retired (it closes after its routes).
+                await self._server_ended(conn, conn.socket_error)
+                self._retire(conn)
         if not self._usable(self._active) and self._usable(self._standby):
             self._promote()
         standby = self._standby
@@ -1231,9 +1349,22 @@ class GradiumTTSClient:
             and self._usable(self._standby)
         ):
             self._promote()  # the standby is younger: no handshake needed
+        if self._failures:
+            # Proof that an outage is over: a socket open _PROVEN_AGE_S.
+            for conn in list(self._conns):
+                proven_at = conn.opened_at + _PROVEN_AGE_S
+                if conn.closed or conn.accounted or not self._proves(conn):
+                    continue  # (accounted: the server ended it)
+                if now >= proven_at:
+                    await self._recovered(conn)
+                    break
+                deadlines.append(proven_at)
         busy = self._busy()
-        want_standby = self.flush_mode == "close" and (
-            busy or now < self._idle_since + STANDBY_LINGER_S
+        # While failures are on record, one socket at a time (the connect budget).
+        want_standby = (
+            self.flush_mode == "close"
+            and not self._failures
+            and (busy or now < self._idle_since + STANDBY_LINGER_S)
         )
         if self.flush_mode == "close" and not busy and want_standby:
             deadlines.append(self._idle_since + STANDBY_LINGER_S)
@@ -1437,33 +1568,42 @@ class GradiumTTSClient:
         if self._standby is conn:
             self._standby = None
         self._wake.set()
-        if was_closed_by_us and not conn.routes:
+        server_ended = conn.socket_error is not None  # an error for the whole socket
+        if was_closed_by_us and not server_ended and not conn.routes:
             return
         error = _lost(conn)
         log.info("gradium socket #%d closed: %s", conn.number, error)
-        expired = error.cause == "expiry" and conn.age >= _EXPIRY_MIN_S
-        if not conn.proven and not expired:
-            # It served nothing (refused, a bad key, an outage, closed after N
-            # seconds for no reason we know): a failed attempt, whatever its age.
-            self._attempt_failed()
-            if error.fatal:
-                # The key was refused (on a socket no request used: prewarm,
-                # standby): background attempts stop (_tend); the next request
-                # asks once more and reports it.
-                self.last_fatal = error
-        elif not conn.routes:
-            # A healthy idle socket went away (idle expiry, server restart): reopen,
-            # at a random moment so a fleet expired together does not reconnect
-            # together. A request arriving meanwhile opens one at once.
-            self._failures = 0
-            self._retry_at = 0.0
-            spread = min(_JITTER * conn.age, _JITTER_MAX_S)
-            self._reopen_at = time.monotonic() + random.uniform(0, spread)
+        if not was_closed_by_us or server_ended:  # else aclose(): our doing
+            await self._server_ended(conn, error)
         for req in list(conn.routes.values()):
             req._fail(error, conn=conn)
         conn.routes.clear()
-        if not self._closed and not self.connected:
-            await self._set_status("disconnected")
+
+    async def _server_ended(self, conn: _Connection, error: GradiumError) -> None:
+        """The server closed ``conn`` or sent an error for the whole socket (once
+        per socket). Young (open less than ``_PROVEN_AGE_S``), whatever it served
+        meanwhile: a failed attempt (a refused key, an outage, a cap, a close N s
+        after opening). Older: not a failure (idle expiry, a session cap, a
+        restart); reopened at a random moment so a fleet expired together does
+        not reconnect together (a request arriving meanwhile opens one at once),
+        and the status does not change."""
+        if conn.accounted:
+            return
+        conn.accounted = True
+        if conn.age < _PROVEN_AGE_S:
+            self._attempt_failed(error)
+            if error.fatal:
+                # The key was refused: background attempts stop (_tend); the next
+                # request asks once more (after the backoff) and reports it.
+                self.last_fatal = error
+            if not self._closed and not self.connected:
+                await self._set_status("disconnected")
+            return
+        if self._failures and self._proves(conn):
+            await self._recovered(conn)
+        if not conn.routes:
+            spread = min(_JITTER * conn.age, _JITTER_MAX_S)
+            self._reopen_at = time.monotonic() + random.uniform(0, spread)
 
     # -------------------------------------------------------------------- helpers
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:

@@ -16,9 +16,18 @@ Three measurements, each printed as numbers (no assertion):
    ``--observe`` seconds (all N run side by side).
 3. ``concurrent``: 40 and 100 requests at once on one client (default settings,
    local server with its default per-socket cap of 16): how many end Done.
+4. ``budget`` (issue 25): the connect budget, idle and under traffic. One client
+   (default settings) per server pattern: every socket closed by the server 0.5,
+   1.5 or 2.5 s after its upgrade (close 1000), an ``error`` 1008 cap message
+   then close 1008 1.5 s after the upgrade, or HTTP 503 on every upgrade. Each
+   pattern idle and with one request per second for 30 s (``--observe``): the
+   most handshakes (upgrade attempts the server saw) and the most
+   ``connection_status`` events in any 10 s, and how the requests ended (each
+   must end exactly once).
 
-    .venv/bin/python bench/resilience.py               # all three (~75 s)
+    .venv/bin/python bench/resilience.py               # all four (~110 s)
     .venv/bin/python bench/resilience.py --only close_after --observe 90
+    .venv/bin/python bench/resilience.py --only budget
 """
 
 from __future__ import annotations
@@ -30,7 +39,13 @@ import time
 from typing import Any
 
 from common import extension_props, quiet_ten_logs
-from gradium_server import GradiumServer, LatencyModel, ServerConfig, ServerThread
+from gradium_server import (
+    Fault,
+    GradiumServer,
+    LatencyModel,
+    ServerConfig,
+    ServerThread,
+)
 from harness import Session, ext_module, named, run_session
 
 KEY = "bench-key"
@@ -137,6 +152,83 @@ async def close_after_table(observe: float) -> None:
     print(f"worst: {worst_h} handshakes and {worst_s} status events in 10 s")
 
 
+# ------------------------------------------------------------------- 4. budget
+CAP_MESSAGE = "concurrency cap reached for this API key"
+PATTERNS = (
+    ("close 0.5 s", lambda s: s.set_close_after(0.5)),
+    ("close 1.5 s", lambda s: s.set_close_after(1.5)),
+    ("close 2.5 s", lambda s: s.set_close_after(2.5)),
+    ("1008 cap 1.5 s", lambda s: s.set_close_after(1.5, 1008, CAP_MESSAGE)),
+    ("HTTP 503", lambda s: s.inject(Fault("reject_handshake", arg=503, count=10**6))),
+)
+
+
+async def budget_one(
+    pattern: int, traffic: bool, observe: float
+) -> tuple[int, int, dict[str, int]]:
+    server = await GradiumServer(ServerConfig.for_tests()).start()
+    PATTERNS[pattern][1](server)
+    listener = _Statuses()
+    gt = ext_module("gradium_tts")
+    client = gt.GradiumTTSClient(server.url, KEY, listener=listener)
+    ends: dict[str, int] = {"done": 0, "failed": 0, "ended twice": 0, "open": 0}
+
+    async def one(i: int) -> None:
+        req = client.request(SETUP)
+        req.send_text(f"request number {i} says hello.")
+        req.end()
+        finals = 0
+        try:
+            async for ev in req.events():
+                if isinstance(ev, gt.Done | gt.Failed):
+                    finals += 1
+                    ends["done" if isinstance(ev, gt.Done) else "failed"] += 1
+        finally:
+            ends["ended twice"] += finals > 1
+
+    try:
+        client.start()
+        tasks = []
+        started = time.monotonic()
+        for i in range(int(observe)):
+            if traffic:
+                tasks.append(asyncio.ensure_future(one(i)))
+            await asyncio.sleep(max(0.0, started + i + 1 - time.monotonic()))
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=15)
+            ends["open"] = len(pending)
+            for task in pending:
+                task.cancel()
+        statuses = list(listener.times)  # before our aclose() adds one
+        handshakes = [e.t for e in server.events_of("connect")]
+    finally:
+        await client.aclose()
+        await server.stop()
+    return busiest(handshakes), busiest(statuses), ends
+
+
+async def budget_table(observe: float) -> None:
+    cases = [(p, traffic) for p in range(len(PATTERNS)) for traffic in (False, True)]
+    results = await asyncio.gather(*(budget_one(p, t, observe) for p, t in cases))
+    by = dict(zip(cases, results, strict=True))
+    print(
+        f"\nconnect budget: most handshakes / status events in any 10 s "
+        f"({observe:g} s; traffic: 1 request per second)"
+    )
+    print(f"{'server':>15} | {'idle':^13} | {'1 req/s':^13} | requests of 1 req/s")
+    for p, (name, _) in enumerate(PATTERNS):
+        h0, s0, _ = by[(p, False)]
+        h1, s1, ends = by[(p, True)]
+        print(
+            f"{name:>15} | {h0:>5} / {s0:<5} | {h1:>5} / {s1:<5} | "
+            f"{ends['done']} done, {ends['failed']} failed, "
+            f"{ends['ended twice']} ended twice, {ends['open']} never ended"
+        )
+    worst_h = max(r[0] for r in results)
+    worst_s = max(r[1] for r in results)
+    print(f"worst: {worst_h} handshakes and {worst_s} status events in 10 s")
+
+
 # -------------------------------------------------------------------- 3. concurrent
 async def concurrent(count: int) -> tuple[int, int, float]:
     server = await GradiumServer(
@@ -169,7 +261,9 @@ async def concurrent(count: int) -> tuple[int, int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("hung", "close_after", "concurrent"))
+    parser.add_argument(
+        "--only", choices=("hung", "close_after", "concurrent", "budget")
+    )
     parser.add_argument("--observe", type=float, default=60.0)
     args = parser.parse_args()
     quiet_ten_logs()
@@ -183,6 +277,8 @@ def main() -> None:
             )
     if args.only in (None, "close_after"):
         asyncio.run(close_after_table(args.observe))
+    if args.only in (None, "budget"):
+        asyncio.run(budget_table(30.0 if args.only is None else args.observe))
     if args.only in (None, "hung"):
         import tenhost
 

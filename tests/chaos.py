@@ -26,9 +26,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import tenhost
 from gradium_server import Fault, LatencyModel, ServerConfig, ServerThread
-import pytest
 from harness import Rec, Session, ext_module, record_ten_log, run_session, summary
 
 TextShaper = ext_module("text_filter").TextShaper
@@ -73,6 +73,7 @@ TERMINAL_FAULTS = frozenset(
         "stall_mid_stream",
         "close_1000_no_eos",
         "echo_key",
+        "stall_words",
     }
 )
 # Connection faults: refuse / reject_handshake, or one of these (their own draw).
@@ -80,6 +81,16 @@ SOCKET_FAULTS = ("hang_handshake", "close_after")
 # Odd servers (issue 15), on their own draw too: a NaN or backwards word
 # timestamp, an odd-length audio chunk, an error message echoing the key.
 ODD_FAULTS = ("word_nan", "word_backwards", "odd_audio", "echo_key")
+# The connect budget and liveness (issue 25), on their own draw too: audio that
+# stalls while words keep coming (a request fault), and windows of traffic while
+# the server closes every new socket N s after its upgrade (plain, or a 1008 cap
+# message first) or refuses upgrades; an update_configs mid-request followed by
+# a look at the graph's last connection status.
+STALL_FAULTS = ("stall_after_ready", "stall_mid_stream", "stall_words")
+CAP_MESSAGE = "concurrency cap reached for this API key"
+BUDGET_HANDSHAKES = 6  # at most, in any BUDGET_WINDOW_S, while the server refuses/drops
+BUDGET_WINDOW_S = 10.0
+BACKOFF_MEMORY_S = 35.0  # the client's longest backoff (30 s) and a margin
 SECRETS = (KEY, BAD_KEY)
 REUSE_WAIT_S = 1.5  # how long to wait for an id reused after a flush
 FLUSH_MOMENTS = ("immediate", "server_text", "mid_audio", "ending", "idle", "buffered")
@@ -104,6 +115,7 @@ def plan_session(seed: int, requests: int = 20) -> Plan:
     rng = random.Random(seed)
     odd_rng = random.Random(f"{seed}-odd")
     g = _Gen(rng, random.Random(f"{seed}-sockets"), odd_rng)
+    g.budget_rng = random.Random(f"{seed}-budget")
     rate = rng.choice(RATES)
     params = {
         "api_key": KEY,
@@ -133,6 +145,11 @@ def plan_session(seed: int, requests: int = 20) -> Plan:
             g.bad_key_window()
         else:
             g.reuse_after_flush()
+        roll = g.budget_rng.random()
+        if roll < 0.04:
+            g.budget_window()
+        elif roll < 0.06:
+            g.update_then_status()
     stopped = rng.random() < 0.4
     if stopped:
         g.stop_mid_request()
@@ -150,6 +167,7 @@ class _Gen:
         # Draws for the socket faults added later (hang_handshake, close_after), on
         # their own stream so the rest of every seed's traffic stays as it was.
         self.socket_rng = socket_rng
+        self.budget_rng = random.Random(0)  # set by plan_session
         self.steps: list[dict[str, Any]] = []
         self.requests = 0
         self.used: list[str] = []  # request ids used so far (for reuse)
@@ -207,6 +225,10 @@ class _Gen:
             if self.odd_rng.random() < 0.4:
                 kind = self.odd_rng.choice(ODD_FAULTS)
                 arg, phase = self._odd_fault_arg(kind)
+            if self.budget_rng.random() < 0.12:
+                kind = "stall_words"  # audio stalls, words keep coming
+                arg = self.budget_rng.randint(0, 4)
+                phase = "before_audio" if arg == 0 else "mid_audio"
             fault = {"kind": kind, "arg": arg, "phase": phase}
             if self.rng.random() < 0.5:
                 # a marker: every attempt (the replay too) meets the fault
@@ -426,6 +448,52 @@ class _Gen:
             )
         self._send(req)
         self._maybe_wait([req["rid"]])
+
+    def budget_window(self) -> None:
+        """A few requests about one a second while the server closes every new
+        socket N s after its upgrade, or refuses upgrades (issue 25)."""
+        r = self.budget_rng
+        if r.random() < 0.6:
+            seconds = round(r.uniform(0.3, 2.5), 3)
+            code = r.choice([None, 1008])
+            window = {"kind": "drop", "s": seconds, "code": code}
+        else:
+            kind = r.choice(["reject_handshake", "refuse"])
+            arg = r.choice([429, 502, 503]) if kind == "reject_handshake" else None
+            window = {"kind": kind, "arg": arg, "count": r.randint(3, 8)}
+        self.steps.append({"op": "budget_window", "on": True, **window})
+        rids = []
+        for _ in range(r.randint(2, 5)):
+            req = self._request(faults=False)
+            self._send(req)
+            rids.append(req["rid"])
+            self.steps.append({"op": "sleep", "s": round(r.uniform(0.3, 1.0), 3)})
+        self.steps.append({"op": "wait_end", "rids": rids})
+        self.steps.append({"op": "budget_window", "on": False, **window})
+
+    def update_then_status(self) -> None:
+        """update_configs (a client setting) mid-request; once the request and
+        the next one ended, the graph's last status is the new client's."""
+        r = self.budget_rng
+        req = self._request(faults=False)
+        segs = req["segs"]
+        cut = r.randint(1, len(segs))
+        self._send({**req, "segs": segs[:cut]}, end=False)
+        # a value no other pattern uses: the update always builds a new client
+        timeout = round(r.uniform(2.01, 2.99), 2)
+        self.steps.append(
+            {
+                "op": "update",
+                "configs": {"params": {"response_timeout_s": timeout}},
+                "valid": True,
+            }
+        )
+        self._send({**req, "segs": segs[cut:] or [""]})
+        self.steps.append({"op": "wait_end", "rids": [req["rid"]]})
+        after = self._request(faults=False)
+        self._send(after)
+        self.steps.append({"op": "wait_end", "rids": [after["rid"]]})
+        self.steps.append({"op": "status_check"})
 
     def outage(self) -> None:
         self.steps.append({"op": "outage", "on": True})
@@ -713,6 +781,36 @@ class _Player:
         self.epoch += 1
         await self.s.flush(step["fid"], metadata=meta)
 
+    async def _budget_window(self, step: dict[str, Any]) -> None:
+        kind, on = step["kind"], step["on"]
+        if kind == "drop":
+            if on:
+                code = step["code"]
+                message = CAP_MESSAGE if code else ""
+                await asyncio.to_thread(
+                    self.server.set_close_after, step["s"], code, message
+                )
+            else:
+                await asyncio.to_thread(self.server.set_close_after, None)
+        elif on:
+            fault = Fault(kind, arg=step["arg"], count=step["count"])
+            self.server.inject(fault)
+        self.log("budget_window", **{k: v for k, v in step.items() if k != "op"})
+
+    async def _status_check(self, step: dict[str, Any]) -> None:
+        """The graph's last connection status, once it says connected (or 2 s)."""
+        assert self.s is not None
+
+        def last() -> str | None:
+            statuses = [
+                r for r in self.records if r.name == "connection_status_changed"
+            ]
+            return statuses[-1].props.get("current") if statuses else None
+
+        await self._until(lambda: last() == "connected", 2.0)
+        await asyncio.sleep(0.2)  # a late "disconnected" would land here
+        self.log("status_check", last=last())
+
     async def _outage(self, step: dict[str, Any]) -> None:
         await asyncio.to_thread(self.server.set_outage, step["on"])
         self.log("outage", on=step["on"])
@@ -971,6 +1069,12 @@ def check(res: ChaosResult) -> list[str]:
                  sample rate in effect when the request started.
       [storm]    during an outage, connection attempts stay few: backoff, and
                  at most two per request that asks (the attempt and its replay).
+      [budget]   during an outage or a window of dropped sockets or refused
+                 upgrades: at most 6 handshakes in any 10 s, whatever the traffic.
+      [reuse]    a socket on which a request stalled (stall_* faults) takes no
+                 new request once that request's deadline has passed.
+      [status]   after update_configs mid-request, the graph's last connection
+                 status is the new client's (connected), unless a fault hit.
       [leak]     no socket open on the server, no client task left, no client
                  left open after the session ended.
       [pcm]      every frame holds whole 16-bit samples; a request that ended
@@ -1272,7 +1376,14 @@ def check(res: ChaosResult) -> list[str]:
                     f"[reason] {rid}: reason 2 (interrupted) at {at(end.t)} without a flush or stop"
                 )
         if reason == 3:
-            if not inst.bad_key and not exposed(inst.first_t, end.t):
+            # The backoff outlives the faults that caused it: a request may end
+            # "refusing or dropping connections" up to the longest backoff later.
+            backoff = any(
+                "refusing or dropping connections" in str(e.props.get("message"))
+                for e in life.errors
+            )
+            since = inst.first_t - (BACKOFF_MEMORY_S if backoff else 0.0)
+            if not inst.bad_key and not exposed(since, end.t):
                 v.append(
                     f"[reason] {rid}: ended with an error (reason 3) at {at(end.t)} though no fault, "
                     "outage or bad key touched it"
@@ -1385,6 +1496,82 @@ def check(res: ChaosResult) -> list[str]:
                 f"{at(a)} with {len(asked)} request(s) asking (at most {allowed:.0f})"
             )
 
+    # ------------------------------------------------------- the connect budget
+    windows = list(outages)
+    opened_at: dict[str, float] = {}
+    for e in res.sent:
+        if e["op"] == "budget_window":
+            key = json.dumps({k: e[k] for k in e if k not in ("t", "on", "op")})
+            if e["on"]:
+                opened_at[key] = e["t"]
+            elif key in opened_at:
+                windows.append((opened_at.pop(key), e["t"] + 0.05))
+    connects = sorted(
+        e.t for e in server if e.direction == "event" and e.type == "connect"
+    )
+    for a, b in windows:
+        inside = [t for t in connects if a <= t <= b]
+        most = max(
+            (sum(1 for u in inside if t <= u < t + BUDGET_WINDOW_S) for t in inside),
+            default=0,
+        )
+        if most > BUDGET_HANDSHAKES:
+            v.append(
+                f"[budget] {most} handshakes in {BUDGET_WINDOW_S:g} s while the server "
+                f"refused or dropped sockets ({at(a)} to {at(b)})"
+            )
+
+    # ---------------------------------------------------- no reuse after a stall
+    response_max = max(
+        [res.plan.params["response_timeout_s"]]
+        + [
+            float(u["configs"]["params"]["response_timeout_s"])
+            for u in updates
+            if u["status"] == 0
+            and isinstance(
+                u["configs"]["params"].get("response_timeout_s"), int | float
+            )
+        ]
+    )
+    eos_in = {
+        e.client_req_id: e.t
+        for e in server
+        if e.direction == "in" and e.type == "end_of_stream" and e.client_req_id
+    }
+    for e in server:
+        if not (
+            e.direction == "event"
+            and e.type == "fault_fired"
+            and e.data.get("kind") in STALL_FAULTS
+            and e.client_req_id in eos_in
+        ):
+            continue
+        due = max(e.t, eos_in[e.client_req_id]) + 2 * response_max + 1.0
+        later = [
+            x.client_req_id
+            for x in server
+            if x.direction == "in"
+            and x.type == "setup"
+            and x.conn == e.conn
+            and x.t > due
+        ]
+        if later:
+            v.append(
+                f"[reuse] socket {e.conn}: {e.client_req_id} stalled there at "
+                f"{at(e.t)}, yet it took {later[:3]} after its deadline ({at(due)})"
+            )
+
+    # --------------------------------------------- status follows the new client
+    for e in res.sent:
+        if e["op"] != "status_check" or e["last"] == "connected":
+            continue
+        since = max((u["t"] for u in updates if u["t"] < e["t"]), default=t0)
+        if not exposed(since, e["t"]):
+            v.append(
+                f"[status] the graph's last connection status at {at(e['t'])} is "
+                f"{e['last']!r} after update_configs at {at(since)} (no fault since)"
+            )
+
     # ----------------------------------------------------------------- secrets
     shown = [json.dumps(r.props, ensure_ascii=False) for r in recs]
     shown += [json.dumps(m.get("props", {})) for m in res.after_stop or []]
@@ -1468,6 +1655,10 @@ def tally(res: ChaosResult, counts: dict[str, Counter[Any]]) -> None:
             counts["flush"][e["moment"]] += 1
         elif e["op"] == "outage" and e["on"]:
             counts["fault"][("outage", "any")] += 1
+        elif e["op"] == "budget_window" and e["on"]:
+            counts["fault"][(f"window {e['kind']}", "any")] += 1
+        elif e["op"] == "status_check":
+            counts["fault"][("status check", e["last"])] += 1
         elif e["op"] == "update":
             counts["update"]["ok" if e["status"] == 0 else "refused"] += 1
     for e in res.server_log:

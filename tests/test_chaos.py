@@ -37,7 +37,9 @@ from websockets.exceptions import ConnectionClosed
 # 111, 144, 15 cover every feature at 20 requests; 6 and 31 the socket faults
 # (hang_handshake, close_after); 42 stall_after_ready and odd_audio with word
 # results on (the odd-server faults took some earlier seeds' draws)
-CI_SEEDS = (111, 144, 15, 3, 6, 8, 31, 42)
+# 131: a window of reset upgrades (issue 25) and error_1008, which stall_words
+# took from the seeds above
+CI_SEEDS = (111, 144, 15, 3, 6, 8, 31, 42, 131)
 REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "20"))
 
 
@@ -69,6 +71,10 @@ def test_the_ci_seeds_cover_every_fault_kind_flush_moment_and_ending():
     assert set(REQUEST_FAULTS) <= faults, set(REQUEST_FAULTS) - faults
     assert {"refuse", "reject_handshake", *SOCKET_FAULTS} <= faults
     assert set(ODD_FAULTS) <= faults, set(ODD_FAULTS) - faults
+    assert "stall_words" in faults
+    windows = {s["kind"] for s in steps if s["op"] == "budget_window"}
+    assert windows == {"drop", "reject_handshake", "refuse"}, windows
+    assert any(s["op"] == "status_check" for s in steps)
     assert any(p.words for p in plans) and not all(p.words for p in plans)
     moments = {s["moment"] for s in steps if s["op"] == "flush"}
     assert set(FLUSH_MOMENTS) <= moments, set(FLUSH_MOMENTS) - moments
@@ -520,7 +526,61 @@ def test_checker_catches_a_reconnect_storm_during_an_outage():
     calm = check(_one_request(sent=sent, server_log=log + attempts(5)))
     assert calm == [], calm
     stormy = check(_one_request(sent=sent, server_log=log + attempts(30)))
-    assert _tags(stormy) == {"[storm]"}, stormy
+    assert _tags(stormy) == {"[storm]", "[budget]"}, stormy
+
+
+def test_checker_catches_a_broken_connect_budget_in_a_window():
+    """Issue 25: 7 handshakes in 10 s while the server drops sockets."""
+    window = {"kind": "drop", "s": 0.5, "code": None}
+    sent = [
+        _text(T, "r1", "Kilo1z hello"),
+        {"t": T + 1, "op": "budget_window", "on": True, **window},
+        {"t": T + 9, "op": "budget_window", "on": False, **window},
+    ]
+
+    def attempts(n: int) -> list[LogEntry]:
+        return [LogEntry(T + 1 + i, i + 2, "event", "connect") for i in range(n)]
+
+    log = _served("c1", "Kilo1z hello", len(PCM))
+    assert check(_one_request(sent=sent, server_log=log + attempts(6))) == []
+    broken = check(_one_request(sent=sent, server_log=log + attempts(8)))
+    assert _tags(broken) == {"[budget]"}, broken
+
+
+def test_checker_catches_a_stalled_socket_taking_a_new_request():
+    """Issue 25: a socket on which a request stalled took a setup after that
+    request's deadline (2 x response_timeout_s after its end_of_stream, + 1 s)."""
+    log = _served("c1", "Kilo1z hello", len(PCM))
+    stall = [
+        LogEntry(T + 0.05, 1, "in", "end_of_stream", "s1"),
+        LogEntry(
+            T + 0.1, 1, "event", "fault_fired", "s1", data={"kind": "stall_words"}
+        ),
+    ]
+    ok = log + stall + [LogEntry(T + 2.0, 1, "in", "setup", "c9")]
+    assert check(_one_request(server_log=ok)) == []
+    reused = log + stall + [LogEntry(T + 3.2, 1, "in", "setup", "c9")]
+    assert _tags(check(_one_request(server_log=reused))) == {"[reuse]"}
+
+
+def test_checker_catches_a_disconnected_status_after_an_update():
+    sent = [
+        _text(T, "r1", "Kilo1z hello"),
+        {
+            "t": T + 0.5,
+            "op": "update",
+            "configs": {"params": {}},
+            "status": 0,
+            "rate": 16000,
+            "valid": True,
+            "sent_t": T + 0.4,
+            "message": "",
+        },
+        {"t": T + 3, "op": "status_check", "last": "connected"},
+    ]
+    assert check(_one_request(sent=sent)) == []
+    sent[-1] = {"t": T + 3, "op": "status_check", "last": "disconnected"}
+    assert _tags(check(_one_request(sent=sent))) == {"[status]"}
 
 
 def test_checker_catches_text_that_never_reached_gradium():

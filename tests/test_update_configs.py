@@ -244,6 +244,36 @@ def test_a_request_in_flight_keeps_its_client_which_closes_after_it(monkeypatch)
     assert total > 1000 and abs(total - got) <= 10
 
 
+def test_the_status_follows_the_new_client_only(monkeypatch):
+    """update_configs during a request: the old client finishes the request, then
+    closes silently. The graph's last connection status is the new client's
+    (main's code: the old client's aclose() said "disconnected" last, while the
+    new client's socket was open and speaking)."""
+    probe = Probe(monkeypatch)
+    latency = LatencyModel(handshake_s=0.0, rtt_s=0.0, first_audio_s=0.0, rtf=0.5)
+    with ServerThread(ServerConfig.for_tests(latency=latency)) as srv:
+
+        async def script(s):
+            await s.text("r1", MEDIUM, end=True, metadata=META)
+            await s.wait_frames(2)
+            status, _ = await s.cmd(
+                "update_configs", {"params": {"response_timeout_s": 7}}
+            )
+            assert status == 0
+            await s.wait_end("r1")
+            await s.until(lambda: probe.clients[0] in probe.closed, timeout=5)
+            await s.text("r2", "On the new client.", end=True, metadata=META)
+            await s.wait_end("r2")
+            s.statuses = [
+                r.props["current"]
+                for r in named(s.records, "connection_status_changed")
+            ]
+
+        sess = run_session(props(srv), script)
+    assert sess.statuses[-1] == "connected", sess.statuses
+    assert "disconnected" not in sess.statuses, sess.statuses
+
+
 # ------------------------------------------------------------ before on_start
 def test_update_before_on_start_leaves_no_client_behind(monkeypatch, server):
     probe = Probe(monkeypatch)

@@ -84,10 +84,13 @@ END_FAULTS = frozenset(
         "error_1011",
         "drop_after",
         "stall_mid_stream",
+        "stall_words",
         "close_1000_no_eos",
         "echo_key",
     }
 )
+STALL_WORDS_EVERY_S = 0.1
+STALL_WORDS_FOR_S = 60.0
 
 
 class ProtocolError(Exception):
@@ -589,6 +592,7 @@ class Request:
         self.eos_received = False
         self.busy = False
         self.stalled = False
+        self.babble: asyncio.Task | None = None  # stall_words
         self.stopped = False
         self.padding_bonus = 0.0  # json_config.padding_bonus: speaking rate
         # Language of the rewrite_rules number rules: eSpeak reads digits in it.
@@ -637,6 +641,8 @@ class Request:
 
     def stop(self) -> None:
         self.stopped = True
+        if self.babble is not None:
+            self.babble.cancel()
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
 
@@ -934,6 +940,29 @@ class Request:
             conn.terminate("close", 1000, "", at)
         elif f.kind == "stall_mid_stream":
             self.stalled = True
+        elif f.kind == "stall_words":
+            self.stalled = True
+            self.babble = conn.loop.create_task(self._babble())
+
+    async def _babble(self) -> None:
+        """stall_words: a word every STALL_WORDS_EVERY_S, no audio, until the
+        request stops, the socket closes or STALL_WORDS_FOR_S passed."""
+        rate = self.fmt.sample_rate
+        t = self.samples_out / rate
+        for _ in range(int(STALL_WORDS_FOR_S / STALL_WORDS_EVERY_S)):
+            await asyncio.sleep(STALL_WORDS_EVERY_S)
+            if self.stopped or self.conn.closing:
+                return
+            msg: dict[str, Any] = {
+                "type": "text",
+                "text": "babble",
+                "start_s": round(t, 3),
+                "stop_s": round(t + 0.05, 3),
+            }
+            if self.cid is not None:
+                msg["client_req_id"] = self.cid
+            self.conn.emit(msg)
+            t += STALL_WORDS_EVERY_S
 
     def _finish(self) -> None:
         now = self.conn.loop.time()

@@ -28,6 +28,9 @@ kind                      behaviour
 ``drop_after``            after ``arg`` audio frames (default 1): TCP reset, no close frame
 ``stall_after_ready``     ``ready`` was sent; nothing more for that request (socket stays open)
 ``stall_mid_stream``      after ``arg`` audio frames (default 1): nothing more for that request
+``stall_words``           after ``arg`` audio frames (default 1): no more audio, but a word
+                          (``text``) every 0.1 s for that request, for up to 60 s, until
+                          the socket closes (audio stalled while words keep coming)
 ``non_json``              before the first audio (or after ``arg`` frames): a text frame that
                           is not JSON; the request then continues normally
 ``unknown_type``          before the first audio: ``{"type":"need_more_text"}`` and
@@ -81,6 +84,7 @@ REQUEST_KINDS = frozenset(
         "drop_after",
         "stall_after_ready",
         "stall_mid_stream",
+        "stall_words",
         "non_json",
         "unknown_type",
         "oversized",
@@ -106,6 +110,7 @@ DEFAULT_ARGS: dict[str, float | int | str | None] = {
     "error_1011": 1,
     "drop_after": 1,
     "stall_mid_stream": 1,
+    "stall_words": 1,
     "non_json": 0,
     "oversized": 2 * 1024 * 1024,
     "slow_drip": 0.5,

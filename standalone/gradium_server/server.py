@@ -369,7 +369,6 @@ class GradiumServer:
         finally:
             self._live.discard(conn)
 
-
     @staticmethod
     async def _close_later(
         conn: Connection, seconds: float, code: int | None, message: str
