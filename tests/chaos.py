@@ -566,6 +566,11 @@ class ChaosResult:
     # Log lines (any logger, and the extension's ten_env log calls) that held a
     # key, while the session ran.
     leaked_logs: list[str] = field(default_factory=list)
+    # What the extension passed to its ten_env log calls (both hosts).
+    ten_lines: list[str] = field(default_factory=list)
+    # Violations that ten_ai_base's input queue caused, not the extension (see
+    # reordered_by_base_class); check() moves them here, report() shows them.
+    upstream: list[str] = field(default_factory=list)
 
 
 class _SecretWatch(logging.Handler):
@@ -629,6 +634,7 @@ def run_plan(plan: Plan) -> ChaosResult:
         finally:
             client_log.setLevel(level)
             logging.getLogger().removeHandler(watch)
+    result.ten_lines = [line.msg for line in ten_log.lines]
     for line in ten_log.lines:
         text = f"{line.msg} {line.fields!r}"
         if any(k in text for k in SECRETS):
@@ -1600,6 +1606,9 @@ def check(res: ChaosResult) -> list[str]:
         v.append(
             f"[leak] {res.unclosed_clients} GradiumTTSClient(s) not closed after stop"
         )
+    reordered = reordered_by_base_class(res)
+    res.upstream = [x for x in v if _names_rid(x, reordered)]
+    v = [x for x in v if not _names_rid(x, reordered)]
     return v
 
 
@@ -1625,6 +1634,43 @@ def _word_problems(life: _Life, r: Rec, when: str) -> list[str]:
     else:
         life.last_word_ms = r.props["start_ms"]
     return out
+
+
+def reordered_by_base_class(res: ChaosResult) -> set[str]:
+    """Requests whose text ten_ai_base handed over after their text_input_end.
+
+    ten_ai_base (0.7.41, and the stand-in that follows it) holds the messages of a
+    request that arrive while another one is being processed, and puts them back at
+    the END of its input queue when that one finishes. A later message of the same
+    request that is still in the queue then reaches request_tts first: when it is
+    the text_input_end, the request ends with what it had and the held text comes
+    "after text_input_end" (seen on the real runtime, chaos seed 144, r2-539). The
+    extension cannot undo that order. A request counts here only when the tester
+    sent nothing after its end (one use of the id, no late chunk) and the
+    extension said it ignored text after text_input_end.
+    """
+    ends: dict[str, int] = {}
+    epochs: dict[str, set[int]] = {}
+    after_end: set[str] = set()
+    for e in res.sent:
+        if e["op"] != "text":
+            continue
+        rid = e["rid"]
+        epochs.setdefault(rid, set()).add(e["epoch"])
+        if e["late"] or rid in ends:
+            after_end.add(rid)
+        if e["end"]:
+            ends[rid] = ends.get(rid, 0) + 1
+    said = {
+        rid
+        for rid in ends
+        if any(f"text after text_input_end for {rid}: ignored" in m for m in res.ten_lines)
+    }
+    return {r for r in said if len(epochs[r]) == 1 and r not in after_end}
+
+
+def _names_rid(violation: str, rids: set[str]) -> bool:
+    return any(re.search(rf"\b{re.escape(r)}\b", violation) for r in rids)
 
 
 def report(res: ChaosResult, violations: list[str]) -> str:

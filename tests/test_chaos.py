@@ -54,6 +54,8 @@ def test_chaos_session_holds_every_invariant(seed):
     result = run_plan(plan_session(seed, REQUESTS))
     violations = check(result)
     assert not violations, report(result, violations)
+    if result.upstream:  # ten_ai_base's queue order, not the extension (chaos.py)
+        print(f"seed {seed}: set apart as ten_ai_base's: {result.upstream}")
     # the session did something: requests ended, and the plan was played out
     assert any(r.name == "tts_audio_end" for r in result.records), report(result, [])
 
@@ -604,3 +606,34 @@ def test_checker_finds_a_tag_glued_to_the_segment_before_it():
     # and the check still bites when the glued tag's request got another's text
     served[1] = LogEntry(T + 0.1, 1, "in", "text", "c1", "...Kilo1z hello there")
     assert _tags(check(_one_request(sent=sent, server_log=served))) == {"[text]"}
+
+
+def _base_class_reorder(ten_lines: list[str], sent_extra: list[dict]) -> ChaosResult:
+    # Chaos seed 144 on TEN's real runtime: r1's first two segments were held by
+    # ten_ai_base while another request ran, then put back behind r1's
+    # text_input_end, which was still queued; the extension got the end first.
+    sent = [
+        _text(T, "r1", "🎉👍", end=False),
+        _text(T + 0.001, "r1", "Kilo1z lazy we today?", end=False),
+        _text(T + 0.002, "r1", " - "),
+        *sent_extra,
+    ]
+    records = [
+        _rec(T + 0.1, "tts_audio_start", request_id="r1"),
+        _end(T + 0.1, "r1", ms=0),
+    ]
+    res = _one_request(records=records, sent=sent, server_log=[])
+    res.ten_lines = ten_lines
+    return res
+
+
+def test_checker_sets_apart_text_ten_ai_base_delivered_after_its_end():
+    said = ["text after text_input_end for r1: ignored"]
+    res = _base_class_reorder(said, [])
+    assert check(res) == []
+    assert _tags(res.upstream) == {"[reason]"}
+    # without the extension's word that it got text after the end, it is ours
+    assert _tags(check(_base_class_reorder([], []))) == {"[reason]"}
+    # and so it is when the tester itself sent text after the end (a late chunk)
+    late = [_text(T + 0.5, "r1", "Kilo1z more", late=True)]
+    assert _tags(check(_base_class_reorder(said, late))) == {"[reason]"}
