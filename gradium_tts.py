@@ -156,7 +156,7 @@ COALESCE_MAX_BYTES = 32 * 1024
 # Parsing and base64: orjson and pybase64 when installed, else the standard library,
 # made to accept exactly what the fast ones accept (one behaviour in both modes):
 # no NaN / Infinity literals, no float that overflows, no lone surrogate escape,
-# integers beyond 64 bits as floats, base64 in whole quanta only. Both take str or
+# integers beyond 64 bits as floats, nesting to 1024 levels, base64 in whole quanta only. Both take str or
 # bytes; both raise ValueError subclasses (or RecursionError, too deep) on bad input.
 _INT_RANGE = (-(2**63), 2**64 - 1)  # orjson's integers; beyond, a float
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -188,10 +188,30 @@ _json_decoder = json.JSONDecoder(
 )
 
 
+_MAX_DEPTH = 1024  # orjson refuses deeper; CPython's C parser stops near 1000 up to 3.12, beyond 5000 on 3.13
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def _json_loads(raw: str | bytes) -> Any:
     """``json.loads`` that accepts what ``orjson.loads`` accepts."""
     text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
     value = _json_decoder.decode(text)
+    if (
+        isinstance(value, dict | list)
+        and text.count("[") + text.count("{") > _MAX_DEPTH
+        and _too_deep(value)
+    ):
+        raise ValueError("depth limit exceeded")
     if _SURROGATE_ESCAPE.search(text.encode("utf-8", "surrogatepass")):
         # an escaped surrogate: fine in a pair, a lone one fails like orjson
         json.dumps(value, ensure_ascii=False).encode("utf-8")
