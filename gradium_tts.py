@@ -213,9 +213,29 @@ def _json_loads(raw: str | bytes) -> Any:
     ):
         raise ValueError("depth limit exceeded")
     if _SURROGATE_ESCAPE.search(text.encode("utf-8", "surrogatepass")):
-        # an escaped surrogate: fine in a pair, a lone one fails like orjson
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        _check_surrogate_escapes(text)
     return value
+
+
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
+def _check_surrogate_escapes(text: str) -> None:
+    """An escaped surrogate is fine in a high-low pair; alone it fails, as in
+    orjson, even in a value a later duplicate key replaces."""
+    high_end = -1  # where an unpaired high surrogate escape ends
+    for m in _ESCAPE.finditer(text):
+        code = int(m.group(1), 16) if m.group(1) else -1
+        if high_end >= 0:
+            if m.start() != high_end or not 0xDC00 <= code <= 0xDFFF:
+                raise ValueError("lone surrogate escape")
+            high_end = -1
+        elif 0xD800 <= code <= 0xDBFF:
+            high_end = m.end()
+        elif 0xDC00 <= code <= 0xDFFF:
+            raise ValueError("lone surrogate escape")
+    if high_end >= 0:
+        raise ValueError("lone surrogate escape")
 
 
 _loads: Callable[[str | bytes], Any] = orjson.loads if orjson else _json_loads

@@ -296,6 +296,8 @@ def test_loads_raises_value_error_on_bad_input(raw):
         b'{"a": 1e400}',
         b'{"a": "\\ud800"}',  # a lone surrogate escape
         b'{"a": "x\\udc00y"}',
+        b'{"a": "\\ud800", "a": 0}',  # replaced by a duplicate key: orjson refuses it still
+        b'["\\ud83d", "\\ude00"]',  # a pair split across two strings
         b"[" * 5000 + b"]" * 5000,
         b"[" * 1025 + b"]" * 1025,  # orjson's limit; CPython 3.13 alone parses it
         b'{"a": ' * 1025 + b"1" + b"}" * 1025,
@@ -313,6 +315,7 @@ def test_loads_refuses_the_same_frames_in_both_modes(raw):
         (b'{"a": "\\ud83d\\ude00"}', {"a": "\U0001f600"}),  # a pair is fine
         (b'{"a": 123456789012345678901234567890}', {"a": 1.2345678901234568e29}),
         (b'{"a": 18446744073709551615}', {"a": 2**64 - 1}),
+        (b'{"a": "\\\\ud800"}', {"a": "\\ud800"}),  # an escaped backslash, then text
         (b"[" + b"[]," * 2000 + b"[]]", [[]] * 2001),  # many brackets, shallow
     ],
 )
