@@ -156,10 +156,11 @@ COALESCE_MAX_BYTES = 32 * 1024
 # Parsing and base64: orjson and pybase64 when installed, else the standard library,
 # made to accept exactly what the fast ones accept (one behaviour in both modes):
 # no NaN / Infinity literals, no float that overflows, no lone surrogate escape,
-# integers beyond 64 bits as floats, nesting to 1024 levels, base64 in whole quanta only. Both take str or
-# bytes; both raise ValueError subclasses (or RecursionError, too deep) on bad input.
+# integers beyond 64 bits as floats, nesting to 1024 levels, base64 in whole quanta
+# only. Both take str or bytes; both raise ValueError subclasses (or RecursionError,
+# too deep) on bad input.
 _INT_RANGE = (-(2**63), 2**64 - 1)  # orjson's integers; beyond, a float
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _no_constant(name: str) -> Any:
@@ -188,7 +189,8 @@ _json_decoder = json.JSONDecoder(
 )
 
 
-_MAX_DEPTH = 1024  # orjson refuses deeper; CPython's C parser stops near 1000 up to 3.12, beyond 5000 on 3.13
+# orjson refuses deeper; CPython's own parser stops near 1000 up to 3.12, past 5000 on 3.13
+_MAX_DEPTH = 1024
 
 
 def _too_deep(value: Any) -> bool:
@@ -212,7 +214,7 @@ def _json_loads(raw: str | bytes) -> Any:
         and _too_deep(value)
     ):
         raise ValueError("depth limit exceeded")
-    if _SURROGATE_ESCAPE.search(text.encode("utf-8", "surrogatepass")):
+    if _SURROGATE_ESCAPE.search(text):  # rare: only then are the escapes walked
         _check_surrogate_escapes(text)
     return value
 
